@@ -1,0 +1,217 @@
+//! The audit log: appends drafts to the hash chain and reads entries back.
+//!
+//! [`AuditLog`] keeps the head of the chain (length, last leaf hash, highest Raft index) in
+//! memory behind a mutex. An append takes the mutex, checks the draft's size limits, encodes
+//! the entry with the next index and the head's hash as `prev_hash`, writes the record and
+//! the new head metadata to the [`AuditStore`] in one atomic write, then moves the head. On
+//! open the head is rebuilt from the store, and the last entry's hash and its link to the
+//! entry before are checked against the recorded head.
+//!
+//! Metadata keys in the store: `format_version` (one byte, [`STORE_FORMAT`]), `head` (u64
+//! big-endian index of the last entry then its 32-byte leaf hash) and `raft_index` (u64
+//! big-endian, the highest Raft index appended so far).
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use crate::entry::{self, Fields, Stored, MAX_ACTOR_LEN, MAX_KIND_LEN, MAX_PAYLOAD_LEN, ZERO_HASH};
+use crate::{AuditEntry, AuditError, AuditStore, EntryDraft, Hash};
+
+/// Version of the store layout (keys, metadata); checked on open.
+pub const STORE_FORMAT: u8 = 1;
+
+const META_FORMAT: &str = "format_version";
+const META_HEAD: &str = "head";
+const META_RAFT: &str = "raft_index";
+
+/// The in-memory head of the chain.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Head {
+    pub len: u64,
+    pub last: Hash,
+    pub raft: Option<u64>,
+}
+
+/// A node's append-only, hash-chained audit log over a store `S`.
+///
+/// `Send + Sync`: appends from several tasks serialize on an internal mutex.
+#[derive(Debug)]
+pub struct AuditLog<S: AuditStore> {
+    pub(crate) store: S,
+    head: Mutex<Head>,
+}
+
+impl<S: AuditStore> AuditLog<S> {
+    /// Opens the log in `store`, loading and checking its head.
+    pub fn open(store: S) -> Result<Self, AuditError> {
+        match store.get_meta(META_FORMAT)?.as_deref() {
+            None => store.put_meta(META_FORMAT, &[STORE_FORMAT])?,
+            Some([STORE_FORMAT]) => {}
+            Some(v) => return Err(AuditError::UnsupportedFormat(v.first().copied().unwrap_or(0))),
+        }
+        let raft = store.get_meta(META_RAFT)?.map(|b| fixed::<8>(&b)).transpose()?;
+        let recorded = store.get_meta(META_HEAD)?.map(|b| fixed::<40>(&b)).transpose()?;
+        let mut head = Head { len: 0, last: ZERO_HASH, raft: raft.map(u64::from_be_bytes) };
+        if let Some((index, record)) = store.last()? {
+            let last = decode_at(index, &record)?;
+            let prev = match index.checked_sub(1) {
+                None => Some(ZERO_HASH),
+                Some(p) => store.get(p)?.map(|r| decode_at(p, &r)).transpose()?.map(|s| s.leaf),
+            };
+            let bad = || AuditError::Corrupt(format!("entry {index} does not match head and chain"));
+            if recorded != Some(head_meta(index, &last.leaf)) || prev != Some(last.prev) {
+                return Err(bad());
+            }
+            head.len = index.checked_add(1).ok_or_else(bad)?;
+            head.last = last.leaf;
+        } else if recorded.is_some() {
+            return Err(AuditError::Corrupt("head recorded but no entries".into()));
+        }
+        Ok(Self { store, head: Mutex::new(head) })
+    }
+
+    /// Appends `draft` as the next entry and returns it.
+    pub fn append(&self, draft: EntryDraft) -> Result<AuditEntry, AuditError> {
+        append_locked(&self.store, &mut self.lock(), draft)
+    }
+
+    /// Idempotent append for replicated entries: if `draft.raft_index` is `Some(i)` and an
+    /// entry with a Raft index `>= i` was already appended, does nothing and returns
+    /// `Ok(None)`. A restarted node re-applies Raft entries, and this keeps them single.
+    pub fn append_replicated(&self, draft: EntryDraft) -> Result<Option<AuditEntry>, AuditError> {
+        let mut head = self.lock();
+        if let (Some(new), Some(seen)) = (draft.raft_index, head.raft) {
+            if new <= seen {
+                return Ok(None);
+            }
+        }
+        append_locked(&self.store, &mut head, draft).map(Some)
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> u64 {
+        self.lock().len
+    }
+
+    /// Whether the log has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Index and leaf hash of the last entry.
+    pub fn head(&self) -> Option<(u64, Hash)> {
+        let head = self.lock();
+        head.len.checked_sub(1).map(|i| (i, head.last))
+    }
+
+    /// Highest Raft index of any appended entry.
+    pub fn last_raft_index(&self) -> Option<u64> {
+        self.lock().raft
+    }
+
+    /// Up to `limit` entries from index `start`, in order.
+    pub fn entries(&self, start: u64, limit: usize) -> Result<Vec<AuditEntry>, AuditError> {
+        let len = self.len();
+        let limit = usize::try_from(len.saturating_sub(start)).map_or(limit, |n| n.min(limit));
+        Ok(self.read(start, limit)?.into_iter().map(|s| s.entry).collect())
+    }
+
+    /// Makes every appended entry durable.
+    pub fn flush(&self) -> Result<(), AuditError> {
+        self.store.flush()
+    }
+
+    /// A snapshot of the head.
+    pub(crate) fn snapshot(&self) -> Head {
+        *self.lock()
+    }
+
+    /// Decodes `limit` consecutive records from `start`; a gap is corruption.
+    pub(crate) fn read(&self, start: u64, limit: usize) -> Result<Vec<Stored>, AuditError> {
+        let records = self.store.range(start, limit)?;
+        if records.len() != limit {
+            return Err(AuditError::Corrupt(format!("entries missing from {start}")));
+        }
+        let mut out = Vec::with_capacity(records.len());
+        for (offset, (index, record)) in records.into_iter().enumerate() {
+            if Some(index) != start.checked_add(offset as u64) {
+                return Err(AuditError::Corrupt(format!("gap before entry {index}")));
+            }
+            out.push(decode_at(index, &record)?);
+        }
+        Ok(out)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Head> {
+        // The head is assigned only after a successful store write, never half-updated.
+        self.head.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn append_locked<S: AuditStore>(store: &S, head: &mut Head, draft: EntryDraft) -> Result<AuditEntry, AuditError> {
+    check_len("kind", draft.kind.len(), MAX_KIND_LEN)?;
+    check_len("actor", draft.actor.len(), MAX_ACTOR_LEN)?;
+    let payload_json = serde_json::to_vec(&draft.payload)?;
+    check_len("payload", payload_json.len(), MAX_PAYLOAD_LEN)?;
+    let index = head.len;
+    let record = Fields {
+        index,
+        time_ms: draft.time_ms,
+        kind: &draft.kind,
+        actor: &draft.actor,
+        payload_json: &payload_json,
+        raft_index: draft.raft_index,
+        prev_hash: &head.last,
+    }
+    .encode();
+    let leaf = entry::leaf_hash(&record);
+    let raft = head.raft.max(draft.raft_index);
+    let head_meta = head_meta(index, &leaf);
+    let raft_meta = raft.map(u64::to_be_bytes);
+    let mut meta: Vec<(&str, &[u8])> = vec![(META_HEAD, &head_meta)];
+    if let Some(r) = raft_meta.as_ref().filter(|_| raft != head.raft) {
+        meta.push((META_RAFT, r));
+    }
+    store.append(index, &record, &meta)?;
+    let entry = AuditEntry {
+        index,
+        time_ms: draft.time_ms,
+        kind: draft.kind,
+        actor: draft.actor,
+        payload: draft.payload,
+        raft_index: draft.raft_index,
+        prev_hash: hex::encode(head.last),
+        leaf_hash: hex::encode(leaf),
+    };
+    *head = Head { len: index + 1, last: leaf, raft };
+    Ok(entry)
+}
+
+fn check_len(field: &'static str, len: usize, max: usize) -> Result<(), AuditError> {
+    if len > max {
+        return Err(AuditError::TooLarge { field, len, max });
+    }
+    Ok(())
+}
+
+fn decode_at(index: u64, record: &[u8]) -> Result<Stored, AuditError> {
+    let stored = entry::decode(record)?;
+    if stored.entry.index != index {
+        return Err(AuditError::Corrupt(format!("record under key {index} says index {}", stored.entry.index)));
+    }
+    Ok(stored)
+}
+
+/// The `head` meta value: index of the last entry, then its leaf hash.
+fn head_meta(index: u64, leaf: &Hash) -> [u8; 40] {
+    let mut out = [0; 40];
+    out[..8].copy_from_slice(&index.to_be_bytes());
+    out[8..].copy_from_slice(leaf);
+    out
+}
+
+fn fixed<const N: usize>(b: &[u8]) -> Result<[u8; N], AuditError> {
+    <[u8; N]>::try_from(b).map_err(|_| AuditError::Corrupt(format!("meta value of {} bytes", b.len())))
+}
+
+#[cfg(test)]
+mod tests;

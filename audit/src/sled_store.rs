@@ -1,0 +1,96 @@
+//! The sled engine for [`AuditStore`].
+//!
+//! Records live in the tree `audit_entries` keyed by the big-endian index (so sled's byte
+//! order is index order); metadata lives in `audit_meta`. Both trees belong to a `sled::Db`
+//! shared with other components. An append writes both trees in one sled transaction;
+//! nothing is fsynced until [`AuditStore::flush`], which calls `Db::flush` explicitly.
+
+use std::convert::Infallible;
+
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+
+use crate::{AuditError, AuditStore};
+
+/// Tree holding the records.
+const ENTRIES_TREE: &str = "audit_entries";
+/// Tree holding the log metadata.
+const META_TREE: &str = "audit_meta";
+
+/// An [`AuditStore`] in two trees of a shared `sled::Db`.
+#[derive(Debug, Clone)]
+pub struct SledAuditStore {
+    db: sled::Db,
+    entries: sled::Tree,
+    meta: sled::Tree,
+}
+
+impl SledAuditStore {
+    /// Opens (creating if needed) the audit trees of `db`.
+    pub fn open(db: &sled::Db) -> Result<Self, AuditError> {
+        Ok(Self {
+            db: db.clone(),
+            entries: db.open_tree(ENTRIES_TREE).map_err(AuditError::storage)?,
+            meta: db.open_tree(META_TREE).map_err(AuditError::storage)?,
+        })
+    }
+}
+
+fn key_index(key: &[u8]) -> Result<u64, AuditError> {
+    <[u8; 8]>::try_from(key)
+        .map(u64::from_be_bytes)
+        .map_err(|_| AuditError::Corrupt(format!("audit_entries key of {} bytes", key.len())))
+}
+
+impl AuditStore for SledAuditStore {
+    fn append(&self, index: u64, record: &[u8], meta: &[(&str, &[u8])]) -> Result<(), AuditError> {
+        let result = (&self.entries, &self.meta).transaction(|(entries, meta_tree)| {
+            entries.insert(&index.to_be_bytes(), record)?;
+            for (k, v) in meta {
+                meta_tree.insert(k.as_bytes(), *v)?;
+            }
+            Ok::<(), ConflictableTransactionError<Infallible>>(())
+        });
+        match result {
+            Ok(()) => Ok(()),
+            Err(TransactionError::Storage(e)) => Err(AuditError::storage(e)),
+            Err(TransactionError::Abort(never)) => match never {},
+        }
+    }
+
+    fn get(&self, index: u64) -> Result<Option<Vec<u8>>, AuditError> {
+        let v = self.entries.get(index.to_be_bytes());
+        Ok(v.map_err(AuditError::storage)?.map(|v| v.to_vec()))
+    }
+
+    fn last(&self) -> Result<Option<(u64, Vec<u8>)>, AuditError> {
+        match self.entries.last().map_err(AuditError::storage)? {
+            None => Ok(None),
+            Some((k, v)) => Ok(Some((key_index(&k)?, v.to_vec()))),
+        }
+    }
+
+    fn range(&self, start: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, AuditError> {
+        let mut out = Vec::with_capacity(limit.min(1024));
+        for kv in self.entries.range(start.to_be_bytes()..).take(limit) {
+            let (k, v) = kv.map_err(AuditError::storage)?;
+            out.push((key_index(&k)?, v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, AuditError> {
+        let v = self.meta.get(key.as_bytes()).map_err(AuditError::storage)?;
+        Ok(v.map(|v| v.to_vec()))
+    }
+
+    fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), AuditError> {
+        self.meta.insert(key.as_bytes(), value).map_err(AuditError::storage)?;
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<(), AuditError> {
+        self.db.flush().map_err(AuditError::storage)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,105 @@
+//! The storage trait behind the audit log, and an in-memory engine.
+//!
+//! [`crate::AuditLog`] is the only writer: it hands each store an entry's index and canonical
+//! bytes together with the metadata that must change with it (head, highest Raft index), and
+//! the store writes them atomically. Stores know nothing about hashing; they keep opaque
+//! records keyed by index, in index order, and a small key-value map of metadata. A shared
+//! conformance test (`tests/store_conformance.rs`) runs against every engine.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use crate::AuditError;
+
+/// Persistent storage for audit records and log metadata.
+pub trait AuditStore: Send + Sync + 'static {
+    /// Stores `record` under `index` and sets every `(key, value)` of `meta`, atomically:
+    /// after a crash either all of them are stored or none is.
+    fn append(&self, index: u64, record: &[u8], meta: &[(&str, &[u8])]) -> Result<(), AuditError>;
+
+    /// The record stored under `index`.
+    fn get(&self, index: u64) -> Result<Option<Vec<u8>>, AuditError>;
+
+    /// The record with the highest index, with that index.
+    fn last(&self) -> Result<Option<(u64, Vec<u8>)>, AuditError>;
+
+    /// Up to `limit` records with index `>= start`, in increasing index order.
+    fn range(&self, start: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, AuditError>;
+
+    /// One past the highest stored index: the number of records, as the log writes indices
+    /// contiguously from 0.
+    fn next_index(&self) -> Result<u64, AuditError> {
+        Ok(self.last()?.map_or(0, |(i, _)| i.saturating_add(1)))
+    }
+
+    /// A metadata value.
+    fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, AuditError>;
+
+    /// Sets a metadata value.
+    fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), AuditError>;
+
+    /// Makes everything written so far durable (fsync for on-disk engines).
+    fn flush(&self) -> Result<(), AuditError>;
+}
+
+/// A store that lives in memory only; for tests and property tests.
+#[derive(Debug, Default)]
+pub struct MemoryAuditStore {
+    inner: Mutex<MemoryInner>,
+}
+
+#[derive(Debug, Default)]
+struct MemoryInner {
+    entries: BTreeMap<u64, Vec<u8>>,
+    meta: BTreeMap<String, Vec<u8>>,
+}
+
+impl MemoryAuditStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, MemoryInner> {
+        // Every mutation is a single map insert, so a panicking holder leaves no half-write.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl AuditStore for MemoryAuditStore {
+    fn append(&self, index: u64, record: &[u8], meta: &[(&str, &[u8])]) -> Result<(), AuditError> {
+        let mut inner = self.lock();
+        inner.entries.insert(index, record.to_vec());
+        for (k, v) in meta {
+            inner.meta.insert((*k).to_owned(), v.to_vec());
+        }
+        Ok(())
+    }
+
+    fn get(&self, index: u64) -> Result<Option<Vec<u8>>, AuditError> {
+        Ok(self.lock().entries.get(&index).cloned())
+    }
+
+    fn last(&self) -> Result<Option<(u64, Vec<u8>)>, AuditError> {
+        Ok(self.lock().entries.last_key_value().map(|(i, r)| (*i, r.clone())))
+    }
+
+    fn range(&self, start: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, AuditError> {
+        let inner = self.lock();
+        let iter = inner.entries.range(start..).take(limit);
+        Ok(iter.map(|(i, r)| (*i, r.clone())).collect())
+    }
+
+    fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, AuditError> {
+        Ok(self.lock().meta.get(key).cloned())
+    }
+
+    fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), AuditError> {
+        self.lock().meta.insert(key.to_owned(), value.to_vec());
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<(), AuditError> {
+        Ok(())
+    }
+}

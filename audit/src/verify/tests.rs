@@ -1,0 +1,186 @@
+//! Export round trip and one test per tamper class, each checking the entry named.
+
+use serde_json::json;
+
+use super::*;
+use crate::{AuditLog, EntryDraft, MemoryAuditStore};
+
+/// An export of `n` entries, split into lines (without newlines).
+fn export_lines(n: u64) -> Vec<String> {
+    let log = AuditLog::open(MemoryAuditStore::new()).expect("open");
+    for i in 0..n {
+        let draft = EntryDraft {
+            time_ms: 10 * i,
+            kind: "agent.accepted".into(),
+            actor: "org-a/agent-é".into(),
+            payload: json!({ "i": i, "score": 0.5 + i as f64, "s": "q\"\n" }),
+            raft_index: (i % 2 == 0).then_some(i),
+        };
+        log.append(draft).expect("append");
+    }
+    let mut out = Vec::new();
+    let summary = log.export("node-a.example", &mut out).expect("export");
+    assert_eq!(summary.entries, n);
+    let text = String::from_utf8(out).expect("utf8");
+    text.lines().map(str::to_owned).collect()
+}
+
+fn verify_lines(lines: &[String]) -> Result<VerifyReport, VerifyError> {
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    verify_export(text.as_bytes())
+}
+
+fn entry_value(line: &str) -> serde_json::Value {
+    serde_json::from_str(line).expect("entry json")
+}
+
+#[test]
+fn round_trip_verifies() {
+    for n in [0, 1, 5] {
+        let lines = export_lines(n);
+        assert_eq!(lines.len() as u64, n + 1);
+        let report = verify_lines(&lines).expect("verifies");
+        assert_eq!(report.origin, "node-a.example");
+        assert_eq!(report.entries, n);
+        let header: serde_json::Value = serde_json::from_str(&lines[0]).expect("header");
+        assert_eq!(header["format"], "ossa-audit-export");
+        assert_eq!(header["version"], 1);
+        assert_eq!(header["entries"], n);
+        assert_eq!(header["head"], json!(report.head));
+    }
+}
+
+#[test]
+fn changed_field_names_the_entry() {
+    let mut lines = export_lines(5);
+    let mut v = entry_value(&lines[3]);
+    v["actor"] = json!("mallory");
+    lines[3] = v.to_string();
+    let err = verify_lines(&lines).expect_err("detected");
+    assert_eq!((err.line, err.entry), (4, Some(2)));
+    assert!(matches!(err.problem, Problem::LeafHashMismatch { .. }));
+    assert!(err.to_string().starts_with("entry 2 (line 4): leaf hash mismatch: "));
+}
+
+#[test]
+fn rehashed_entry_breaks_the_next_link() {
+    let mut lines = export_lines(5);
+    let mut v = entry_value(&lines[2]);
+    v["payload"]["i"] = json!(99);
+    let e: AuditEntry = serde_json::from_value(v).expect("entry");
+    let prev = hex::decode(&e.prev_hash).expect("hex");
+    let payload = serde_json::to_vec(&e.payload).expect("payload");
+    let fields = Fields {
+        index: e.index,
+        time_ms: e.time_ms,
+        kind: &e.kind,
+        actor: &e.actor,
+        payload_json: &payload,
+        raft_index: e.raft_index,
+        prev_hash: &prev.try_into().expect("32 bytes"),
+    };
+    let forged = AuditEntry { leaf_hash: hex::encode(leaf_hash(&fields.encode())), ..e };
+    lines[2] = serde_json::to_string(&forged).expect("json");
+    let err = verify_lines(&lines).expect_err("detected");
+    assert_eq!((err.line, err.entry), (4, Some(2)));
+    assert!(matches!(err.problem, Problem::PrevHashMismatch { .. }));
+}
+
+#[test]
+fn removed_entry_is_out_of_order() {
+    let mut lines = export_lines(5);
+    lines.remove(3);
+    let err = verify_lines(&lines).expect_err("detected");
+    assert_eq!((err.line, err.entry), (4, Some(2)));
+    assert_eq!(err.problem, Problem::IndexOutOfOrder { expected: 2, found: 3 });
+}
+
+#[test]
+fn duplicated_or_inserted_entry_is_out_of_order() {
+    let mut lines = export_lines(5);
+    lines.insert(3, lines[2].clone());
+    let err = verify_lines(&lines).expect_err("detected");
+    assert_eq!((err.line, err.entry), (4, Some(2)));
+    assert_eq!(err.problem, Problem::IndexOutOfOrder { expected: 2, found: 1 });
+}
+
+#[test]
+fn reordered_entries_are_out_of_order() {
+    let mut lines = export_lines(5);
+    lines.swap(2, 4);
+    let err = verify_lines(&lines).expect_err("detected");
+    assert_eq!((err.line, err.entry), (3, Some(1)));
+    assert_eq!(err.problem, Problem::IndexOutOfOrder { expected: 1, found: 3 });
+}
+
+#[test]
+fn truncated_tail_disagrees_with_the_header() {
+    let mut lines = export_lines(5);
+    lines.truncate(4);
+    let err = verify_lines(&lines).expect_err("detected");
+    assert_eq!((err.line, err.entry), (5, Some(3)));
+    assert_eq!(err.problem, Problem::CountMismatch { header: 5, found: 3 });
+    let text: String = export_lines(2).iter().map(|l| format!("{l}\n")).collect();
+    let err = verify_export(&text.as_bytes()[..text.len() - 10]).expect_err("cut mid-line");
+    assert_eq!((err.line, err.entry), (3, Some(1)));
+    assert_eq!(err.problem, Problem::MissingNewline);
+}
+
+#[test]
+fn changed_header_is_detected() {
+    let lines = export_lines(3);
+    let head = serde_json::from_str::<serde_json::Value>(&lines[0]).expect("header")["head"]
+        .as_str()
+        .expect("head")
+        .to_owned();
+    let cases = [
+        ("\"entries\":3", "\"entries\":2", Problem::ExtraEntry(2)),
+        ("\"entries\":3", "\"entries\":4", Problem::CountMismatch { header: 4, found: 3 }),
+        ("\"version\":1", "\"version\":2", Problem::UnsupportedVersion(2)),
+        (
+            &head,
+            &hex::encode([1u8; 32]),
+            Problem::HeadMismatch { header: Some(hex::encode([1u8; 32])), computed: Some(head.clone()) },
+        ),
+    ];
+    for (from, to, problem) in cases {
+        let mut tampered = lines.clone();
+        tampered[0] = tampered[0].replace(from, to);
+        assert_eq!(verify_lines(&tampered).expect_err("detected").problem, problem);
+    }
+    let mut tampered = lines.clone();
+    tampered[0] = tampered[0].replace("ossa-audit-export", "other");
+    let err = verify_lines(&tampered).expect_err("detected");
+    assert_eq!((err.line, err.entry), (1, None));
+    assert!(matches!(err.problem, Problem::BadHeader(_)));
+    let mut reordered = lines;
+    let header: serde_json::Value = serde_json::from_str(&reordered[0]).expect("header");
+    reordered[0] = header.to_string(); // same fields, keys sorted
+    let err = verify_lines(&reordered).expect_err("detected");
+    assert!(matches!(err.problem, Problem::BadHeader(_)));
+}
+
+#[test]
+fn non_semantic_changes_are_detected() {
+    let lines = export_lines(2);
+    let mut spaced = lines.clone();
+    spaced[1] = format!("{} ", spaced[1]);
+    let err = verify_lines(&spaced).expect_err("trailing space");
+    assert_eq!((err.entry, err.problem), (Some(0), Problem::NonCanonical));
+    let mut upper = lines;
+    upper[2] = upper[2].replace("\"leaf_hash\":\"", "\"leaf_hash\":\"X");
+    assert!(verify_lines(&upper).is_err());
+}
+
+#[test]
+fn garbage_and_limits_are_errors() {
+    assert_eq!(verify_export(&b""[..]).expect_err("empty").problem, Problem::Empty);
+    let err = verify_export(&b"not json\n"[..]).expect_err("garbage");
+    assert!(matches!(err.problem, Problem::BadHeader(_)));
+    let long = vec![b'a'; MAX_LINE_LEN + 5];
+    assert_eq!(verify_export(&long[..]).expect_err("long").problem, Problem::LineTooLong);
+    let mut lines = export_lines(1);
+    lines.push("{}".into());
+    let err = verify_lines(&lines).expect_err("extra");
+    assert_eq!((err.line, err.entry), (3, Some(1)));
+}

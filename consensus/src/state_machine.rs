@@ -1,0 +1,295 @@
+//! The registry state machine: applies committed entries, persists them in sled, audits them,
+//! and builds and installs snapshots.
+//!
+//! Data flow for each committed entry, in order:
+//! 1. the entry is appended to the node's audit log (`append_replicated`, keyed by the Raft
+//!    index, so an entry re-applied after a restart is not audited twice);
+//! 2. [`Registry::apply`] computes the response and the one record that changed;
+//! 3. that record and the new `last_applied` go to the `registry` tree in one sled batch;
+//! 4. after the whole batch of entries, the database is flushed (fsync), so the audit log and
+//!    the registry never fall behind what this node reported as applied.
+//!
+//! Step 1 comes before step 3 in the same sled database, so a crash can leave an audited entry
+//! that is not yet applied (it is re-applied and de-duplicated on restart) but never an applied
+//! entry that is not audited.
+//!
+//! Readers (the HTTP API) share the in-memory [`AppliedState`] through [`RegistryReader`].
+
+use std::io::Cursor;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use openraft::storage::{RaftStateMachine, Snapshot};
+use openraft::{EntryPayload, LogId, RaftSnapshotBuilder, SnapshotMeta, StorageIOError, StoredMembership};
+use ossa_audit::{AuditLog, EntryDraft, SledAuditStore};
+use serde::{Deserialize, Serialize};
+
+use crate::registry::{Change, Registry, RegistryResponse};
+use crate::types::{Entry, MemberNode, StorageError, TypeConfig};
+use crate::NodeId;
+
+const LAST_APPLIED_KEY: &[u8] = b"meta/last_applied";
+const MEMBERSHIP_KEY: &[u8] = b"meta/membership";
+const MEMBER_PREFIX: &str = "member/";
+const TENANT_PREFIX: &str = "tenant/";
+const SNAPSHOT_META_KEY: &[u8] = b"meta";
+const SNAPSHOT_DATA_KEY: &[u8] = b"data";
+/// Version of the snapshot body; bump it and migrate when [`SnapshotBody`] changes.
+const SNAPSHOT_VERSION: u32 = 1;
+
+/// The applied registry plus the Raft bookkeeping that goes with it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AppliedState {
+    /// The registry data.
+    pub registry: Registry,
+    /// Log id of the last applied entry.
+    pub last_applied: Option<LogId<NodeId>>,
+    /// The last applied membership config.
+    pub membership: StoredMembership<NodeId, MemberNode>,
+}
+
+/// What a snapshot holds, versioned.
+#[derive(Serialize, Deserialize)]
+struct SnapshotBody {
+    version: u32,
+    state: AppliedState,
+}
+
+/// Read access to the applied registry for the rest of the node.
+#[derive(Clone)]
+pub struct RegistryReader(Arc<RwLock<AppliedState>>);
+
+impl RegistryReader {
+    /// Locks the applied state for reading.
+    pub fn read(&self) -> RwLockReadGuard<'_, AppliedState> {
+        self.0.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The registry state machine over sled.
+pub struct RegistryStateMachine {
+    db: sled::Db,
+    tree: sled::Tree,
+    snapshots: sled::Tree,
+    state: Arc<RwLock<AppliedState>>,
+    audit: Arc<AuditLog<SledAuditStore>>,
+}
+
+/// Builds snapshots from a copy of the applied state.
+pub struct RegistrySnapshotBuilder {
+    state: Arc<RwLock<AppliedState>>,
+    snapshots: sled::Tree,
+}
+
+fn read_state_machine_err<E: std::error::Error + 'static>(e: E) -> StorageError {
+    StorageIOError::read_state_machine(&e).into()
+}
+
+fn read_snapshot_err<E: std::error::Error + 'static>(e: E) -> StorageError {
+    StorageIOError::read_snapshot(None, &e).into()
+}
+
+fn write_snapshot_err<E: std::error::Error + 'static>(e: E) -> StorageError {
+    StorageIOError::write_snapshot(None, &e).into()
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+fn json<T: Serialize>(value: &T) -> Result<Vec<u8>, StorageError> {
+    serde_json::to_vec(value).map_err(|e| StorageIOError::write_state_machine(&e).into())
+}
+
+impl RegistryStateMachine {
+    /// Opens the state machine's trees in `db` and loads the applied state.
+    pub fn open(db: &sled::Db, audit: Arc<AuditLog<SledAuditStore>>) -> Result<Self, StorageError> {
+        let tree = db.open_tree("registry").map_err(read_state_machine_err)?;
+        let snapshots = db.open_tree("raft_snapshot").map_err(read_state_machine_err)?;
+        let mut state = AppliedState::default();
+        for item in tree.iter() {
+            let (key, value) = item.map_err(read_state_machine_err)?;
+            let key = String::from_utf8_lossy(&key);
+            if let Some(org) = key.strip_prefix(MEMBER_PREFIX) {
+                let member = serde_json::from_slice(&value).map_err(read_state_machine_err)?;
+                state.registry.members.insert(org.to_owned(), member);
+            } else if let Some(name) = key.strip_prefix(TENANT_PREFIX) {
+                let tenant = serde_json::from_slice(&value).map_err(read_state_machine_err)?;
+                state.registry.tenants.insert(name.to_owned(), tenant);
+            } else if key.as_bytes() == LAST_APPLIED_KEY {
+                state.last_applied = serde_json::from_slice(&value).map_err(read_state_machine_err)?;
+            } else if key.as_bytes() == MEMBERSHIP_KEY {
+                state.membership = serde_json::from_slice(&value).map_err(read_state_machine_err)?;
+            }
+        }
+        Ok(Self { db: db.clone(), tree, snapshots, state: Arc::new(RwLock::new(state)), audit })
+    }
+
+    /// A handle for reading the applied state.
+    pub fn reader(&self) -> RegistryReader {
+        RegistryReader(self.state.clone())
+    }
+
+    fn audit(&self, draft: EntryDraft) -> Result<(), StorageError> {
+        self.audit.append_replicated(draft).map_err(|e| StorageIOError::write_state_machine(&e))?;
+        Ok(())
+    }
+
+    fn write_state(&self) -> std::sync::RwLockWriteGuard<'_, AppliedState> {
+        self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn apply_one(&mut self, entry: Entry) -> Result<RegistryResponse, StorageError> {
+        let index = entry.log_id.index;
+        let mut batch = sled::Batch::default();
+        let response = match entry.payload {
+            EntryPayload::Blank => RegistryResponse::Done,
+            EntryPayload::Normal(proposal) => {
+                let (response, change) = self.write_state().registry.apply(index, &proposal);
+                self.audit(EntryDraft {
+                    time_ms: now_ms(),
+                    kind: proposal.command.kind().to_owned(),
+                    actor: proposal.by.clone(),
+                    payload: serde_json::json!({ "command": proposal.command, "result": response }),
+                    raft_index: Some(index),
+                })?;
+                match change {
+                    Change::None => {}
+                    Change::Member(m) => batch.insert(format!("{MEMBER_PREFIX}{}", m.org).as_bytes(), json(&m)?),
+                    Change::Tenant(t) => batch.insert(format!("{TENANT_PREFIX}{}", t.name).as_bytes(), json(&t)?),
+                }
+                response
+            }
+            EntryPayload::Membership(membership) => {
+                self.audit(EntryDraft {
+                    time_ms: now_ms(),
+                    kind: "raft.membership".to_owned(),
+                    actor: "raft".to_owned(),
+                    payload: serde_json::json!({ "membership": membership }),
+                    raft_index: Some(index),
+                })?;
+                let stored = StoredMembership::new(Some(entry.log_id), membership);
+                batch.insert(MEMBERSHIP_KEY, json(&stored)?);
+                self.write_state().membership = stored;
+                RegistryResponse::Done
+            }
+        };
+        batch.insert(LAST_APPLIED_KEY, json(&Some(entry.log_id))?);
+        self.tree.apply_batch(batch).map_err(|e| StorageIOError::write_state_machine(&e))?;
+        self.write_state().last_applied = Some(entry.log_id);
+        Ok(response)
+    }
+
+    fn replace_state(&mut self, state: AppliedState) -> Result<(), StorageError> {
+        let mut batch = sled::Batch::default();
+        for key in self.tree.iter().keys() {
+            batch.remove(key.map_err(|e| StorageIOError::write_state_machine(&e))?);
+        }
+        for member in state.registry.members.values() {
+            batch.insert(format!("{MEMBER_PREFIX}{}", member.org).as_bytes(), json(member)?);
+        }
+        for tenant in state.registry.tenants.values() {
+            batch.insert(format!("{TENANT_PREFIX}{}", tenant.name).as_bytes(), json(tenant)?);
+        }
+        batch.insert(LAST_APPLIED_KEY, json(&state.last_applied)?);
+        batch.insert(MEMBERSHIP_KEY, json(&state.membership)?);
+        self.tree.apply_batch(batch).map_err(|e| StorageIOError::write_state_machine(&e))?;
+        *self.write_state() = state;
+        Ok(())
+    }
+}
+
+fn save_snapshot(
+    snapshots: &sled::Tree,
+    meta: &SnapshotMeta<NodeId, MemberNode>,
+    data: &[u8],
+) -> Result<(), StorageError> {
+    let mut batch = sled::Batch::default();
+    batch.insert(SNAPSHOT_META_KEY, serde_json::to_vec(meta).map_err(write_snapshot_err)?);
+    batch.insert(SNAPSHOT_DATA_KEY, data);
+    snapshots.apply_batch(batch).map_err(write_snapshot_err)?;
+    Ok(())
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for RegistrySnapshotBuilder {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
+        let state = self.state.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        let meta = SnapshotMeta {
+            last_log_id: state.last_applied,
+            last_membership: state.membership.clone(),
+            snapshot_id: format!("{}-{}", state.last_applied.map(|l| l.index).unwrap_or(0), now_ms()),
+        };
+        let data = serde_json::to_vec(&SnapshotBody { version: SNAPSHOT_VERSION, state })
+            .map_err(|e| StorageIOError::write_snapshot(None, &e))?;
+        save_snapshot(&self.snapshots, &meta, &data)?;
+        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for RegistryStateMachine {
+    type SnapshotBuilder = RegistrySnapshotBuilder;
+
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, MemberNode>), StorageError> {
+        let state = self.reader();
+        let state = state.read();
+        Ok((state.last_applied, state.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<RegistryResponse>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + Send,
+        I::IntoIter: Send,
+    {
+        let responses = entries.into_iter().map(|entry| self.apply_one(entry)).collect::<Result<Vec<_>, _>>()?;
+        self.db.flush_async().await.map_err(|e| StorageIOError::write_state_machine(&e))?;
+        Ok(responses)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        RegistrySnapshotBuilder { state: self.state.clone(), snapshots: self.snapshots.clone() }
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<NodeId, MemberNode>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
+        let data = snapshot.into_inner();
+        let body: SnapshotBody = serde_json::from_slice(&data).map_err(read_snapshot_err)?;
+        if body.version != SNAPSHOT_VERSION {
+            let message = format!("snapshot version {} is not {SNAPSHOT_VERSION}", body.version);
+            return Err(read_snapshot_err(std::io::Error::other(message)));
+        }
+        if let Some(log_id) = meta.last_log_id {
+            self.audit(EntryDraft {
+                time_ms: now_ms(),
+                kind: "raft.snapshot_installed".to_owned(),
+                actor: "raft".to_owned(),
+                payload: serde_json::json!({
+                    "snapshot_id": meta.snapshot_id,
+                    "tenants": body.state.registry.tenants.len(),
+                    "members": body.state.registry.members.len(),
+                }),
+                raft_index: Some(log_id.index),
+            })?;
+        }
+        self.replace_state(body.state)?;
+        save_snapshot(&self.snapshots, meta, &data)?;
+        self.db.flush_async().await.map_err(|e| StorageIOError::write_state_machine(&e))?;
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
+        let meta = self.snapshots.get(SNAPSHOT_META_KEY).map_err(read_snapshot_err)?;
+        let data = self.snapshots.get(SNAPSHOT_DATA_KEY).map_err(read_snapshot_err)?;
+        let (Some(meta), Some(data)) = (meta, data) else { return Ok(None) };
+        let meta = serde_json::from_slice(&meta).map_err(read_snapshot_err)?;
+        Ok(Some(Snapshot { meta, snapshot: Box::new(Cursor::new(data.to_vec())) }))
+    }
+}

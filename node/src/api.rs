@@ -1,0 +1,291 @@
+//! The HTTP API (axum): health, readiness, metrics and the `/v1` JSON resources.
+//!
+//! Reads come from the applied registry of this node; writes go through
+//! [`crate::writes::submit`] (forwarded to the Raft leader when needed). Mutating calls and the
+//! audit export need `Authorization: Bearer <NODE_DIR/api.token>`. Request bodies are limited
+//! to [`MAX_BODY`] bytes and parsed by hand, so every refusal is the JSON error shape
+//! `{"error": {"code", "message"}}` with a fitting status, and changes nothing.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use ossa_consensus::openraft::ServerState;
+use ossa_consensus::{RegistryCommand, RegistryResponse};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::daemon::NodeContext;
+use crate::writes::{submit, WriteError};
+
+/// Largest request body accepted. Every current body is a small JSON object; 64 KiB leaves
+/// room for the policy and manifest bodies to come without letting a client make the node
+/// buffer megabytes.
+pub const MAX_BODY: usize = 64 * 1024;
+
+type Shared = State<Arc<NodeContext>>;
+
+/// Builds the API router.
+pub fn router(node: Arc<NodeContext>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .route("/v1/status", get(status))
+        .route("/v1/members", get(members))
+        .route("/v1/tenants", get(list_tenants).post(create_tenant))
+        .route("/v1/audit/export", get(audit_export))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(node)
+}
+
+/// An API error: status plus the JSON body `{"error": {"code", "message"}}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into() }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": { "code": self.code, "message": self.message } });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<WriteError> for ApiError {
+    fn from(err: WriteError) -> Self {
+        let status = match err {
+            WriteError::NoLeader | WriteError::Network(_) => StatusCode::SERVICE_UNAVAILABLE,
+            WriteError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Self::new(status, "write_failed", err.to_string())
+    }
+}
+
+fn authorize(node: &NodeContext, headers: &HeaderMap) -> Result<(), ApiError> {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match presented {
+        Some(token) if constant_time_eq(token.as_bytes(), node.api_token.as_bytes()) => Ok(()),
+        Some(_) => Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "wrong bearer token")),
+        None => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "this call needs `Authorization: Bearer <token>` (the node's api.token)",
+        )),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn parse_body<T: for<'de> Deserialize<'de>>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+    let bytes = body.map_err(|e| match e {
+        BytesRejection::FailedToBufferBody(_) => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("request body is larger than {MAX_BODY} bytes"),
+        ),
+        other => ApiError::new(StatusCode::BAD_REQUEST, "bad_body", other.body_text()),
+    })?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_json", format!("invalid JSON body: {e}")))
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn ready(State(node): Shared) -> Response {
+    if node.is_ready() {
+        Json(json!({ "ready": true })).into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "ready": false }))).into_response()
+    }
+}
+
+async fn metrics(State(node): Shared) -> Response {
+    let raft = node.consensus.raft.metrics().borrow().clone();
+    let m = &node.metrics;
+    m.raft_term.set(raft.current_term as i64);
+    m.raft_last_applied.set(raft.last_applied.map(|l| l.index as i64).unwrap_or(0));
+    m.raft_is_leader.set(i64::from(raft.state == ServerState::Leader));
+    m.registry_tenants.set(node.consensus.registry.read().registry.tenants.len() as i64);
+    m.audit_entries.set(node.audit.len() as i64);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], m.encode()).into_response()
+}
+
+/// Body of `GET /v1/status`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Status {
+    /// This node's org.
+    pub org: String,
+    /// Federation name.
+    pub federation: String,
+    /// libp2p peer id.
+    pub peer_id: String,
+    /// Raft node id.
+    pub node_id: u64,
+    /// `steward` or `member` (from the certificate).
+    pub role: String,
+    /// `leader`, `follower`, `candidate` or `learner`.
+    pub raft_state: String,
+    /// Peer id of the current Raft leader, if known.
+    pub leader: Option<String>,
+    /// Current Raft term.
+    pub term: u64,
+    /// Last applied log index.
+    pub last_applied: Option<u64>,
+    /// Admitted and caught up (same as `/ready`).
+    pub ready: bool,
+    /// Members in the registry.
+    pub members: usize,
+    /// Tenants in the registry.
+    pub tenants: usize,
+    /// Entries in this node's audit log.
+    pub audit_entries: u64,
+}
+
+async fn status(State(node): Shared) -> Json<Status> {
+    let raft = node.consensus.raft.metrics().borrow().clone();
+    let raft_state = match raft.state {
+        ServerState::Leader => "leader",
+        ServerState::Follower => "follower",
+        ServerState::Candidate => "candidate",
+        ServerState::Learner => "learner",
+        ServerState::Shutdown => "shutdown",
+    };
+    let (members, tenants) = {
+        let applied = node.consensus.registry.read();
+        (applied.registry.members.len(), applied.registry.tenants.len())
+    };
+    Json(Status {
+        org: node.org.clone(),
+        federation: node.federation.clone(),
+        peer_id: node.peer_id.to_string(),
+        node_id: node.node_id,
+        role: node.role.to_string(),
+        raft_state: raft_state.to_owned(),
+        leader: node.leader_node().map(|(_, n)| n.peer_id),
+        term: raft.current_term,
+        last_applied: raft.last_applied.map(|l| l.index),
+        ready: node.is_ready(),
+        members,
+        tenants,
+        audit_entries: node.audit.len(),
+    })
+}
+
+/// One entry of `GET /v1/members`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MemberView {
+    /// Org name.
+    pub org: String,
+    /// Peer id of its node.
+    pub peer_id: String,
+    /// Raft node id.
+    pub node_id: u64,
+    /// `steward` or `member`.
+    pub role: String,
+    /// `voter`, `learner` or `none` in the current Raft membership.
+    pub raft: String,
+    /// Raft index of its admission entry.
+    pub admitted_at: u64,
+}
+
+async fn members(State(node): Shared) -> Json<Vec<MemberView>> {
+    let raft = node.consensus.raft.metrics().borrow().clone();
+    let membership = raft.membership_config.membership();
+    let applied = node.consensus.registry.read();
+    let list = applied
+        .registry
+        .members
+        .values()
+        .map(|m| {
+            let raft = if membership.voter_ids().any(|v| v == m.node_id) {
+                "voter"
+            } else if membership.get_node(&m.node_id).is_some() {
+                "learner"
+            } else {
+                "none"
+            };
+            MemberView {
+                org: m.org.clone(),
+                peer_id: m.peer_id.clone(),
+                node_id: m.node_id,
+                role: m.role.to_string(),
+                raft: raft.to_owned(),
+                admitted_at: m.admitted_at,
+            }
+        })
+        .collect();
+    Json(list)
+}
+
+async fn list_tenants(State(node): Shared) -> Json<Vec<ossa_consensus::Tenant>> {
+    Json(node.consensus.registry.read().registry.tenants.values().cloned().collect())
+}
+
+/// Body of `POST /v1/tenants`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateTenant {
+    name: String,
+}
+
+async fn create_tenant(
+    State(node): Shared,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    authorize(&node, &headers)?;
+    let CreateTenant { name } = parse_body(body)?;
+    ossa_policy::validate_tenant_name(&name)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_name", e.to_string()))?;
+    match submit(&node, RegistryCommand::CreateTenant { name }).await? {
+        RegistryResponse::TenantCreated { tenant } => Ok((StatusCode::CREATED, Json(tenant)).into_response()),
+        RegistryResponse::TenantExists { tenant } => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "tenant_exists",
+            format!("tenant {:?} exists already (owner {})", tenant.name, tenant.owner),
+        )),
+        RegistryResponse::Refused { reason } => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "refused", reason)),
+        other => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "unexpected",
+            format!("unexpected registry answer: {other:?}"),
+        )),
+    }
+}
+
+async fn audit_export(State(node): Shared, headers: HeaderMap) -> Result<Response, ApiError> {
+    authorize(&node, &headers)?;
+    let origin = format!("{}/{}", node.federation, node.org);
+    let audit = node.audit.clone();
+    let bytes = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        audit.export(&origin, &mut out).map(|_| out)
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "export_failed", e.to_string()))?
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "export_failed", e.to_string()))?;
+    Ok(([(header::CONTENT_TYPE, "application/jsonl")], bytes).into_response())
+}

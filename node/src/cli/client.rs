@@ -1,0 +1,155 @@
+//! Client commands: talk to a node's HTTP API and print a table (or JSON with `--json`).
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use serde_json::Value;
+
+use super::{table, ClientArgs};
+use crate::api::{MemberView, Status};
+use crate::config::{NodeConfig, NodeDir, DEFAULT_API};
+
+/// A write may wait for a leader election and a forwarded commit; 30 s is ample.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Connection details resolved from flags, environment and node directory.
+struct Endpoint {
+    base: String,
+    token: Option<String>,
+}
+
+fn endpoint(args: &ClientArgs) -> anyhow::Result<Endpoint> {
+    let dir = args.dir.as_ref().map(NodeDir::new);
+    let base = match (&args.api, &dir) {
+        (Some(api), _) => api.clone(),
+        (None, Some(dir)) => format!("http://{}", NodeConfig::load(&dir.config())?.api),
+        (None, None) => format!("http://{DEFAULT_API}"),
+    };
+    let token = match (&args.token, &dir) {
+        (Some(token), _) => Some(token.clone()),
+        (None, Some(dir)) => Some(
+            std::fs::read_to_string(dir.api_token())
+                .with_context(|| format!("cannot read {}", dir.api_token().display()))?
+                .trim()
+                .to_owned(),
+        ),
+        (None, None) => None,
+    };
+    Ok(Endpoint { base: base.trim_end_matches('/').to_owned(), token })
+}
+
+async fn call(
+    args: &ClientArgs,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> anyhow::Result<reqwest::Response> {
+    let endpoint = endpoint(args)?;
+    let client = reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build()?;
+    let mut request = client.request(method, format!("{}{path}", endpoint.base));
+    if let Some(token) = &endpoint.token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.with_context(|| format!("cannot reach the node API at {}", endpoint.base))?;
+    if response.status().is_success() {
+        return Ok(response);
+    }
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    let message = serde_json::from_str::<Value>(&text)
+        .ok()
+        .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+        .unwrap_or(text);
+    bail!("{message} (HTTP {status})")
+}
+
+async fn get_json<T: serde::de::DeserializeOwned>(args: &ClientArgs, path: &str) -> anyhow::Result<T> {
+    Ok(call(args, reqwest::Method::GET, path, None).await?.json().await?)
+}
+
+/// `ossa status`.
+pub async fn status(args: &ClientArgs) -> anyhow::Result<ExitCode> {
+    let status: Status = get_json(args, "/v1/status").await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows = vec![
+        vec!["org".into(), status.org],
+        vec!["federation".into(), status.federation],
+        vec!["peer id".into(), status.peer_id],
+        vec!["role".into(), status.role],
+        vec!["raft state".into(), status.raft_state],
+        vec!["leader".into(), status.leader.unwrap_or_else(|| "-".into())],
+        vec!["term".into(), status.term.to_string()],
+        vec!["last applied".into(), status.last_applied.map(|i| i.to_string()).unwrap_or_else(|| "-".into())],
+        vec!["ready".into(), status.ready.to_string()],
+        vec!["members".into(), status.members.to_string()],
+        vec!["tenants".into(), status.tenants.to_string()],
+        vec!["audit entries".into(), status.audit_entries.to_string()],
+    ];
+    table::print(&["field", "value"], &rows);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ossa members`.
+pub async fn members(args: &ClientArgs) -> anyhow::Result<ExitCode> {
+    let members: Vec<MemberView> = get_json(args, "/v1/members").await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&members)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows = members
+        .into_iter()
+        .map(|m| vec![m.org, m.role, m.raft, m.peer_id, m.admitted_at.to_string()])
+        .collect::<Vec<_>>();
+    table::print(&["org", "role", "raft", "peer id", "admitted at"], &rows);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ossa tenant create`.
+pub async fn tenant_create(args: &ClientArgs, name: &str) -> anyhow::Result<ExitCode> {
+    let body = serde_json::json!({ "name": name });
+    let tenant: Value = call(args, reqwest::Method::POST, "/v1/tenants", Some(body)).await?.json().await?;
+    if args.json {
+        println!("{tenant}");
+    } else {
+        println!(
+            "tenant {} created (owner {}, raft index {})",
+            tenant["name"].as_str().unwrap_or("?"),
+            tenant["owner"].as_str().unwrap_or("?"),
+            tenant["created_at"]
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ossa tenant list`.
+pub async fn tenant_list(args: &ClientArgs) -> anyhow::Result<ExitCode> {
+    let tenants: Vec<ossa_consensus::Tenant> = get_json(args, "/v1/tenants").await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&tenants)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows = tenants.into_iter().map(|t| vec![t.name, t.owner, t.created_at.to_string()]).collect::<Vec<_>>();
+    table::print(&["tenant", "owner", "created at"], &rows);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ossa audit export`.
+pub async fn audit_export(args: &ClientArgs, out: &Path) -> anyhow::Result<ExitCode> {
+    let bytes = call(args, reqwest::Method::GET, "/v1/audit/export", None).await?.bytes().await?;
+    std::fs::write(out, &bytes).with_context(|| format!("cannot write {}", out.display()))?;
+    let entries = bytes.iter().filter(|b| **b == b'\n').count().saturating_sub(1);
+    if args.json {
+        println!("{}", serde_json::json!({ "out": out, "entries": entries, "bytes": bytes.len() }));
+    } else {
+        println!("exported {entries} entries ({} bytes) to {}", bytes.len(), out.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}

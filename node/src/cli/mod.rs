@@ -1,0 +1,321 @@
+//! The `ossa` command line: argument parsing (clap derive) and dispatch.
+//!
+//! Admin commands (`federation`, `org`) work on files; `node run` starts the daemon;
+//! `testnet` manages local node processes; client commands (`status`, `members`, `tenant`,
+//! `audit export`) talk to a node's HTTP API; `audit verify` works offline on an export.
+
+pub(crate) mod admin;
+mod client;
+mod table;
+
+pub(crate) use table::print as print_table;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{NodeConfig, NodeDir};
+
+/// OSSA federation node: admits orgs by certificate, replicates the registry through Raft and
+/// keeps a verifiable audit log.
+#[derive(Debug, Parser)]
+#[command(name = "ossa", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a federation CA and admit orgs into it.
+    #[command(subcommand)]
+    Federation(FederationCommand),
+    /// Create an org's node directory (key, CSR, API token, config).
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Run a node.
+    #[command(subcommand)]
+    Node(NodeCommand),
+    /// Run a local multi-node federation on loopback.
+    #[command(subcommand)]
+    Testnet(TestnetCommand),
+    /// Show a node's status.
+    Status(ClientArgs),
+    /// List the federation's members.
+    Members(ClientArgs),
+    /// Create and list tenants.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Export and verify a node's audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum FederationCommand {
+    /// Create the federation CA (key + self-signed certificate) in DIR.
+    Init {
+        /// Federation name (lowercase letters, digits and '-').
+        #[arg(long)]
+        name: String,
+        /// Directory for ca.pem and ca.key (created if missing; an existing CA is never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Sign an org's CSR with the federation CA; writes the certificate and, beside it, ca.pem.
+    Admit {
+        /// Directory of the federation CA (from `federation init`).
+        #[arg(long)]
+        ca: PathBuf,
+        /// The org's CSR (NODE_DIR/org.csr).
+        #[arg(long)]
+        csr: PathBuf,
+        /// Where to write the org certificate (normally NODE_DIR/org.pem).
+        #[arg(long)]
+        out: PathBuf,
+        /// Make the org a steward (a Raft voter) instead of a member.
+        #[arg(long)]
+        steward: bool,
+        /// Days the certificate is valid.
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OrgCommand {
+    /// Generate the node key, a CSR binding ORG to the node's peer id, an API token and node.toml.
+    Init {
+        /// Org name (lowercase letters, digits and '-').
+        #[arg(long)]
+        name: String,
+        /// The node directory to create.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum NodeCommand {
+    /// Run the node of NODE_DIR. Flags given here are saved to NODE_DIR/node.toml, so a later
+    /// `ossa node run --dir NODE_DIR` restarts the node exactly as it was.
+    Run(RunArgs),
+}
+
+/// Flags of `ossa node run`.
+#[derive(Debug, Args, Default)]
+pub struct RunArgs {
+    /// The node directory (from `ossa org init`).
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Multiaddr to listen on for other nodes, e.g. /ip4/0.0.0.0/tcp/7470.
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// HOST:PORT of the HTTP API (default 127.0.0.1:7480).
+    #[arg(long)]
+    pub api: Option<String>,
+    /// Multiaddr of a node to join through (repeatable; replaces the saved list). A steward
+    /// started with none founds the federation's Raft group.
+    #[arg(long)]
+    pub bootstrap: Vec<String>,
+}
+
+impl RunArgs {
+    /// Applies these flags to `config`.
+    pub fn apply(&self, config: &mut NodeConfig) {
+        if let Some(listen) = &self.listen {
+            config.listen = listen.clone();
+        }
+        if let Some(api) = &self.api {
+            config.api = api.clone();
+        }
+        if !self.bootstrap.is_empty() {
+            config.bootstrap = self.bootstrap.clone();
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum TestnetCommand {
+    /// Create a CA and N orgs, start N nodes on loopback and wait until all are ready.
+    Up {
+        /// Number of nodes.
+        #[arg(long, default_value_t = 3)]
+        nodes: usize,
+        /// Number of stewards (Raft voters) among them; the rest are members (default: min(N, 3)).
+        #[arg(long)]
+        stewards: Option<usize>,
+        /// Tenants to create once the federation is up (named tenant-0, tenant-1, ...).
+        #[arg(long, default_value_t = 0)]
+        tenants: usize,
+        /// Directory for the testnet (CA, node directories, testnet.json).
+        #[arg(long, default_value = "testnet")]
+        dir: PathBuf,
+        /// Return once the nodes are ready, leaving them running (stop with `testnet down`).
+        #[arg(long)]
+        detach: bool,
+    },
+    /// Show the nodes of a testnet and whether they are up.
+    Status {
+        /// Directory of the testnet.
+        #[arg(long, default_value = "testnet")]
+        dir: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop every node of a testnet (by the pids in testnet.json).
+    Down {
+        /// Directory of the testnet.
+        #[arg(long, default_value = "testnet")]
+        dir: PathBuf,
+    },
+}
+
+/// Flags shared by every client command.
+#[derive(Debug, Args, Clone)]
+pub struct ClientArgs {
+    /// Base URL of the node's API [default: $OSSA_API, else the api of --dir's node.toml,
+    /// else http://127.0.0.1:7480].
+    #[arg(long, env = "OSSA_API")]
+    pub api: Option<String>,
+    /// Bearer token [default: $OSSA_TOKEN, else --dir's api.token].
+    #[arg(long, env = "OSSA_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Node directory to take the API address and token from.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantCommand {
+    /// Create a tenant owned by the node's org.
+    Create {
+        /// Tenant name.
+        name: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List tenants.
+    List(ClientArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Download the node's audit log as JSON Lines.
+    Export {
+        /// File to write.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Verify an exported audit log offline: every entry, hash and chain link. Exits non-zero
+    /// naming the first bad entry.
+    Verify {
+        /// The exported file.
+        file: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Parses the command line and runs the command.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(matches!(cli.command, Command::Node(_) | Command::Testnet(TestnetCommand::Up { .. })));
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(daemon: bool) {
+    let default = if daemon { "info,libp2p=warn,openraft=warn" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Federation(FederationCommand::Init { name, out }) => admin::federation_init(&name, &out),
+        Command::Federation(FederationCommand::Admit { ca, csr, out, steward, days }) => {
+            admin::federation_admit(&ca, &csr, &out, steward, days)
+        }
+        Command::Org(OrgCommand::Init { name, dir }) => admin::org_init(&name, &NodeDir::new(dir)),
+        Command::Node(NodeCommand::Run(args)) => {
+            let dir = NodeDir::new(args.dir.clone());
+            let mut config = NodeConfig::load(&dir.config())?;
+            args.apply(&mut config);
+            config.save(&dir.config())?;
+            crate::daemon::run(crate::daemon::RunOptions { dir, config }).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Testnet(TestnetCommand::Up { nodes, stewards, tenants, dir, detach }) => {
+            let options =
+                crate::launch::UpOptions { nodes, stewards: stewards.unwrap_or(nodes.min(3)), tenants, dir, detach };
+            crate::launch::up(options).await
+        }
+        Command::Testnet(TestnetCommand::Status { dir, json }) => crate::launch::status(&dir, json).await,
+        Command::Testnet(TestnetCommand::Down { dir }) => crate::launch::down(&dir).await,
+        Command::Status(args) => client::status(&args).await,
+        Command::Members(args) => client::members(&args).await,
+        Command::Tenant(TenantCommand::Create { name, client }) => client::tenant_create(&client, &name).await,
+        Command::Tenant(TenantCommand::List(args)) => client::tenant_list(&args).await,
+        Command::Audit(AuditCommand::Export { out, client }) => client::audit_export(&client, &out).await,
+        Command::Audit(AuditCommand::Verify { file, json }) => admin::audit_verify(&file, json),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_flags_override_and_persist_in_the_config() {
+        let cli = Cli::try_parse_from([
+            "ossa",
+            "node",
+            "run",
+            "--dir",
+            "n",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/9",
+            "--bootstrap",
+            "/ip4/127.0.0.1/tcp/1",
+        ])
+        .expect("parse");
+        let Command::Node(NodeCommand::Run(args)) = cli.command else { panic!("wrong command") };
+        let mut config = NodeConfig::default();
+        args.apply(&mut config);
+        assert_eq!(config.listen, "/ip4/127.0.0.1/tcp/9");
+        assert_eq!(config.api, crate::config::DEFAULT_API, "unset flags keep the saved value");
+        assert_eq!(config.bootstrap, vec!["/ip4/127.0.0.1/tcp/1".to_owned()]);
+        // No flags: the saved config is kept as it is.
+        let before = config.clone();
+        RunArgs { dir: "n".into(), ..Default::default() }.apply(&mut config);
+        assert_eq!(config, before);
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,182 @@
+//! `ossa node run`: wires the node's parts together and runs until stopped.
+//!
+//! Start-up order: load the node directory (key, certificate, CA, token, config) → open sled →
+//! open the audit log → start the swarm (listening, admission) → start Raft with the libp2p
+//! transport → start the inbound router and the join loop → serve the HTTP API. SIGINT or
+//! SIGTERM shuts Raft down, flushes sled and exits.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use libp2p::{identity, Multiaddr, PeerId};
+use ossa_audit::{AuditLog, SledAuditStore};
+use ossa_consensus::{Consensus, MemberNode, NodeId, RaftTimings};
+use ossa_trust::{parse_org_cert_pem, pem_to_der, NodeKey, Role};
+
+use crate::admission::{check_binding, node_id_of, Admission};
+use crate::config::{NodeConfig, NodeDir};
+use crate::metrics::Metrics;
+use crate::raft_glue::{run_router, Libp2pTransport};
+use crate::swarm::{self, NetworkClient, SwarmSettings};
+
+/// Everything a running node's tasks share.
+pub struct NodeContext {
+    /// This node's org.
+    pub org: String,
+    /// The federation it belongs to.
+    pub federation: String,
+    /// Steward or member, from its certificate.
+    pub role: Role,
+    /// libp2p peer id.
+    pub peer_id: PeerId,
+    /// Raft node id (derived from the peer id).
+    pub node_id: NodeId,
+    /// Raft and the applied registry.
+    pub consensus: Consensus,
+    /// The swarm.
+    pub net: NetworkClient,
+    /// This node's audit log.
+    pub audit: Arc<AuditLog<SledAuditStore>>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Bearer token required by mutating API calls.
+    pub api_token: String,
+    /// Set by [`crate::readiness::run_readiness`].
+    pub ready: AtomicBool,
+}
+
+impl NodeContext {
+    /// The current leader's id and address, if known.
+    pub fn leader_node(&self) -> Option<(NodeId, MemberNode)> {
+        let metrics = self.consensus.raft.metrics().borrow().clone();
+        let leader = metrics.current_leader?;
+        let node = metrics.membership_config.membership().get_node(&leader)?.clone();
+        Some((leader, node))
+    }
+
+    /// Whether the node is joined and caught up with the leader (see [`crate::readiness`]).
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+}
+
+/// What `ossa node run` needs, after command-line overrides.
+pub struct RunOptions {
+    /// The node directory.
+    pub dir: NodeDir,
+    /// The effective config (already saved to `node.toml`).
+    pub config: NodeConfig,
+}
+
+/// Runs the node until SIGINT or SIGTERM.
+pub async fn run(options: RunOptions) -> anyhow::Result<()> {
+    let RunOptions { dir, config } = options;
+    let key_pem = read(&dir.key())?;
+    let key = NodeKey::from_pkcs8_pem(&key_pem).with_context(|| format!("{}", dir.key().display()))?;
+    let keypair = identity::Keypair::ed25519_from_bytes(key.secret_bytes()).context("node key")?;
+    let peer_id = keypair.public().to_peer_id();
+    let cert_pem = read(&dir.cert())
+        .context("no org certificate: have the federation admin run `ossa federation admit` for this node")?;
+    let cert = parse_org_cert_pem(&cert_pem).with_context(|| format!("{}", dir.cert().display()))?;
+    check_binding(&peer_id, &cert)
+        .with_context(|| format!("{} was not issued for this node's key", dir.cert().display()))?;
+    let cert_der = pem_to_der(&cert_pem, "CERTIFICATE")?;
+    let ca_der =
+        pem_to_der(&read(&dir.ca_cert())?, "CERTIFICATE").with_context(|| format!("{}", dir.ca_cert().display()))?;
+    let api_token = read(&dir.api_token())?.trim().to_owned();
+    if api_token.is_empty() {
+        bail!("{} is empty", dir.api_token().display());
+    }
+    let listen: Multiaddr = config.listen.parse().with_context(|| format!("listen address {:?}", config.listen))?;
+    let bootstrap = config
+        .bootstrap
+        .iter()
+        .map(|a| a.parse::<Multiaddr>().with_context(|| format!("bootstrap address {a:?}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let api_addr: SocketAddr = config.api.parse().with_context(|| format!("API address {:?}", config.api))?;
+
+    let db = sled::open(dir.data()).with_context(|| format!("cannot open {}", dir.data().display()))?;
+    let audit = Arc::new(AuditLog::open(SledAuditStore::open(&db)?)?);
+    let metrics = Arc::new(Metrics::default());
+    let (net, inbound) = swarm::spawn(
+        SwarmSettings {
+            keypair,
+            listen,
+            bootstrap,
+            cert_der,
+            admission: Admission::new(ca_der),
+            admission_timeout: Duration::from_secs(config.admission.timeout_secs),
+            ban: Duration::from_secs(config.admission.ban_secs),
+        },
+        metrics.clone(),
+    )
+    .map_err(|e| anyhow::anyhow!("cannot start the network: {e}"))?;
+    let node_id = node_id_of(&peer_id);
+    let timings = RaftTimings {
+        heartbeat_ms: config.raft.heartbeat_ms,
+        election_min_ms: config.raft.election_min_ms,
+        election_max_ms: config.raft.election_max_ms,
+    };
+    let consensus =
+        Consensus::start(node_id, &cert.federation, timings, &db, audit.clone(), Libp2pTransport::new(net.clone()))
+            .await?;
+    let node = Arc::new(NodeContext {
+        org: cert.org.clone(),
+        federation: cert.federation.clone(),
+        role: cert.role,
+        peer_id,
+        node_id,
+        consensus,
+        net,
+        audit,
+        metrics,
+        api_token,
+        ready: AtomicBool::new(false),
+    });
+    tracing::info!(org = %node.org, %peer_id, node_id, role = %node.role, federation = %node.federation, "node starting");
+    tokio::spawn(run_router(node.clone(), inbound));
+    tokio::spawn(crate::membership::run_join_loop(node.clone(), config.bootstrap.is_empty()));
+    tokio::spawn(crate::readiness::run_readiness(node.clone()));
+
+    let listener =
+        tokio::net::TcpListener::bind(api_addr).await.with_context(|| format!("cannot listen on {api_addr}"))?;
+    tracing::info!(api = %api_addr, "HTTP API listening");
+    axum::serve(listener, crate::api::router(node.clone())).with_graceful_shutdown(shutdown_signal()).await?;
+
+    tracing::info!("shutting down");
+    if let Err(err) = node.consensus.raft.shutdown().await {
+        tracing::warn!(%err, "raft did not shut down cleanly");
+    }
+    db.flush_async().await?;
+    Ok(())
+}
+
+fn read(path: &std::path::Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

@@ -1,0 +1,5 @@
+//! The `ossa` binary: see `ossa --help`.
+
+fn main() -> std::process::ExitCode {
+    ossa_node::cli::main()
+}

@@ -1,0 +1,102 @@
+//! Prometheus metrics of the node, registered once under the `ossa` prefix.
+//!
+//! Counters are bumped where things happen (the swarm loop, the API); gauges that mirror state
+//! owned elsewhere (Raft, the registry, the audit log) are set just before each scrape by the
+//! `/metrics` handler, so they cost nothing between scrapes.
+
+use prometheus_client::encoding::{text::encode, EncodeLabelSet};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+/// Label set naming a reason.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// Short stable reason, e.g. `unknown_issuer`.
+    pub reason: String,
+}
+
+/// The node's metrics.
+pub struct Metrics {
+    registry: Registry,
+    /// Peers refused at admission, by reason.
+    pub admission_refused: Family<ReasonLabel, Counter>,
+    /// Peers admitted.
+    pub admission_accepted: Counter,
+    /// Peers currently connected and admitted.
+    pub admitted_peers: Gauge,
+    /// Requests dropped because their sender was not admitted.
+    pub unadmitted_requests: Counter,
+    /// Current Raft term.
+    pub raft_term: Gauge,
+    /// Last applied Raft log index.
+    pub raft_last_applied: Gauge,
+    /// 1 when this node is the Raft leader.
+    pub raft_is_leader: Gauge,
+    /// Tenants in the registry.
+    pub registry_tenants: Gauge,
+    /// Entries in this node's audit log.
+    pub audit_entries: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut root = Registry::with_prefix("ossa");
+        let metrics = Self {
+            registry: Registry::default(),
+            admission_refused: Family::default(),
+            admission_accepted: Counter::default(),
+            admitted_peers: Gauge::default(),
+            unadmitted_requests: Counter::default(),
+            raft_term: Gauge::default(),
+            raft_last_applied: Gauge::default(),
+            raft_is_leader: Gauge::default(),
+            registry_tenants: Gauge::default(),
+            audit_entries: Gauge::default(),
+        };
+        root.register("admission_refused", "Peers refused at admission", metrics.admission_refused.clone());
+        root.register("admission_accepted", "Peers admitted", metrics.admission_accepted.clone());
+        root.register("admitted_peers", "Peers connected and admitted", metrics.admitted_peers.clone());
+        root.register(
+            "unadmitted_requests",
+            "Requests dropped because the sender was not admitted",
+            metrics.unadmitted_requests.clone(),
+        );
+        root.register("raft_term", "Current Raft term", metrics.raft_term.clone());
+        root.register("raft_last_applied", "Last applied Raft log index", metrics.raft_last_applied.clone());
+        root.register("raft_is_leader", "1 when this node leads the Raft group", metrics.raft_is_leader.clone());
+        root.register("registry_tenants", "Tenants in the registry", metrics.registry_tenants.clone());
+        root.register("audit_entries", "Entries in the audit log", metrics.audit_entries.clone());
+        Self { registry: root, ..metrics }
+    }
+}
+
+impl Metrics {
+    /// Counts a refused admission.
+    pub fn refused(&self, reason: &str) {
+        self.admission_refused.get_or_create(&ReasonLabel { reason: reason.to_owned() }).inc();
+    }
+
+    /// The metrics in Prometheus text format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_show_up_with_their_reason() {
+        let metrics = Metrics::default();
+        metrics.refused("unknown_issuer");
+        metrics.refused("unknown_issuer");
+        let text = metrics.encode();
+        assert!(text.contains("ossa_admission_refused_total{reason=\"unknown_issuer\"} 2"), "{text}");
+    }
+}

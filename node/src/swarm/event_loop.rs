@@ -1,0 +1,305 @@
+//! The task that owns the swarm: runs admission, moves requests and answers, enforces bans.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use libp2p::request_response::{self, Message, OutboundRequestId};
+use libp2p::swarm::dial_opts::DialOpts;
+use libp2p::swarm::SwarmEvent;
+use libp2p::{identity, noise, tcp, yamux, Multiaddr, PeerId, Swarm};
+use tokio::sync::{mpsc, oneshot};
+
+use super::behaviour::{Behaviour, BehaviourEvent};
+use super::{Command, Inbound, NetError, NetworkClient, NetworkView, COMMAND_QUEUE, INBOUND_QUEUE};
+use crate::admission::{Admission, AdmittedPeer};
+use crate::metrics::Metrics;
+use crate::wire::pb;
+
+/// How often the loop checks admission deadlines, bans and bootstrap connectivity.
+const TICK: Duration = Duration::from_secs(1);
+/// Idle connections are kept this long; Raft heartbeats keep members' connections busy.
+const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// What the swarm needs to start.
+pub struct SwarmSettings {
+    /// The node's libp2p identity.
+    pub keypair: identity::Keypair,
+    /// Address to listen on.
+    pub listen: Multiaddr,
+    /// Addresses dialed while the node has no admitted peer.
+    pub bootstrap: Vec<Multiaddr>,
+    /// DER of this node's org certificate, presented to peers.
+    pub cert_der: Vec<u8>,
+    /// The admission check for peers.
+    pub admission: Admission,
+    /// Time a peer has to complete admission.
+    pub admission_timeout: Duration,
+    /// Time a refused peer stays banned.
+    pub ban: Duration,
+}
+
+type Reply = oneshot::Sender<Result<pb::RaftResponse, NetError>>;
+
+struct EventLoop {
+    swarm: Swarm<Behaviour>,
+    commands: mpsc::Receiver<Command>,
+    inbound: mpsc::Sender<Inbound>,
+    settings: SwarmSettings,
+    metrics: Arc<Metrics>,
+    admitted: HashMap<PeerId, AdmittedPeer>,
+    /// Connected peers that have not completed admission, with their deadline.
+    unadmitted: HashMap<PeerId, Instant>,
+    banned: HashMap<PeerId, Instant>,
+    /// Requests waiting for their peer to be connected and admitted.
+    queued: HashMap<PeerId, Vec<(pb::RaftRequest, Reply)>>,
+    pending: HashMap<OutboundRequestId, Reply>,
+    listen_addrs: Vec<Multiaddr>,
+}
+
+/// Builds the swarm, starts listening and spawns its loop. Returns the client and the stream
+/// of inbound requests of admitted peers.
+pub fn spawn(
+    settings: SwarmSettings,
+    metrics: Arc<Metrics>,
+) -> Result<(NetworkClient, mpsc::Receiver<Inbound>), Box<dyn std::error::Error + Send + Sync>> {
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(settings.keypair.clone())
+        .with_tokio()
+        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)?
+        .with_behaviour(Behaviour::new)?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
+        .build();
+    swarm.listen_on(settings.listen.clone())?;
+    let (command_tx, commands) = mpsc::channel(COMMAND_QUEUE);
+    let (inbound, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
+    let event_loop = EventLoop {
+        swarm,
+        commands,
+        inbound,
+        settings,
+        metrics,
+        admitted: HashMap::new(),
+        unadmitted: HashMap::new(),
+        banned: HashMap::new(),
+        queued: HashMap::new(),
+        pending: HashMap::new(),
+        listen_addrs: Vec::new(),
+    };
+    tokio::spawn(event_loop.run());
+    Ok((NetworkClient { commands: command_tx }, inbound_rx))
+}
+
+impl EventLoop {
+    async fn run(mut self) {
+        self.dial_bootstrap();
+        let mut tick = tokio::time::interval(TICK);
+        loop {
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                command = self.commands.recv() => match command {
+                    Some(command) => self.on_command(command),
+                    None => return,
+                },
+                _ = tick.tick() => self.on_tick(),
+            }
+        }
+    }
+
+    fn dial_bootstrap(&mut self) {
+        for addr in self.settings.bootstrap.clone() {
+            if let Err(err) = self.swarm.dial(addr.clone()) {
+                tracing::warn!(%addr, %err, "cannot dial bootstrap address");
+            }
+        }
+    }
+
+    fn on_tick(&mut self) {
+        let now = Instant::now();
+        self.banned.retain(|_, until| *until > now);
+        let expired: Vec<PeerId> =
+            self.unadmitted.iter().filter(|(_, deadline)| **deadline <= now).map(|(p, _)| *p).collect();
+        for peer in expired {
+            tracing::warn!(%peer, "peer did not complete admission in time");
+            self.refuse(peer, "admission_timeout");
+        }
+        for requests in self.queued.values_mut() {
+            requests.retain(|(_, reply)| !reply.is_closed());
+        }
+        self.queued.retain(|_, requests| !requests.is_empty());
+        if self.admitted.is_empty() {
+            self.dial_bootstrap();
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Request { peer, addrs, request, reply } => {
+                if self.admitted.contains_key(&peer) {
+                    let id = self.swarm.behaviour_mut().raft.send_request(&peer, request);
+                    self.pending.insert(id, reply);
+                    return;
+                }
+                if self.banned.contains_key(&peer) {
+                    let _ = reply.send(Err(NetError::Unreachable(peer, "peer is banned".into())));
+                    return;
+                }
+                self.queued.entry(peer).or_default().push((request, reply));
+                if !self.swarm.is_connected(&peer) {
+                    let opts = DialOpts::peer_id(peer).addresses(addrs).build();
+                    if let Err(err) = self.swarm.dial(opts) {
+                        self.fail_queued(peer, &err.to_string());
+                    }
+                }
+            }
+            Command::Respond { channel, response } => {
+                // The peer may have gone; then the answer is dropped, as the peer would.
+                let _ = self.swarm.behaviour_mut().raft.send_response(channel, response);
+            }
+            Command::View { reply } => {
+                let view = NetworkView {
+                    listen_addrs: self.listen_addrs.clone(),
+                    admitted: self.admitted.values().cloned().collect(),
+                };
+                let _ = reply.send(view);
+            }
+        }
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::info!(%address, "listening");
+                self.listen_addrs.push(address);
+            }
+            SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } => {
+                if self.banned.contains_key(&peer_id) {
+                    let _ = self.swarm.disconnect_peer_id(peer_id);
+                    return;
+                }
+                if self.admitted.contains_key(&peer_id) {
+                    return;
+                }
+                let deadline = Instant::now() + self.settings.admission_timeout;
+                self.unadmitted.entry(peer_id).or_insert(deadline);
+                if endpoint.is_dialer() {
+                    let request = pb::AdmissionRequest { cert_der: self.settings.cert_der.clone() };
+                    self.swarm.behaviour_mut().admission.send_request(&peer_id, request);
+                }
+            }
+            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
+                if self.admitted.remove(&peer_id).is_some() {
+                    tracing::info!(%peer_id, "admitted peer disconnected");
+                }
+                self.unadmitted.remove(&peer_id);
+                self.metrics.admitted_peers.set(self.admitted.len() as i64);
+                self.fail_queued(peer_id, "disconnected");
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id: Some(peer), error, .. }
+                if !self.swarm.is_connected(&peer) =>
+            {
+                self.fail_queued(peer, &error.to_string());
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Admission(event)) => self.on_admission(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Raft(event)) => self.on_raft(event),
+            _ => {}
+        }
+    }
+
+    fn on_admission(&mut self, event: request_response::Event<pb::AdmissionRequest, pb::AdmissionResponse>) {
+        match event {
+            request_response::Event::Message { peer, message: Message::Request { request, channel, .. }, .. } => {
+                let response = match self.settings.admission.check(&peer, &request.cert_der) {
+                    Ok(admitted) => {
+                        self.admit(admitted);
+                        pb::AdmissionResponse {
+                            accepted: true,
+                            cert_der: self.settings.cert_der.clone(),
+                            reason: String::new(),
+                        }
+                    }
+                    Err(refusal) => {
+                        tracing::warn!(%peer, %refusal, "refusing peer");
+                        self.refuse(peer, refusal.reason());
+                        pb::AdmissionResponse { accepted: false, cert_der: Vec::new(), reason: refusal.to_string() }
+                    }
+                };
+                let _ = self.swarm.behaviour_mut().admission.send_response(channel, response);
+            }
+            request_response::Event::Message { peer, message: Message::Response { response, .. }, .. } => {
+                if !response.accepted {
+                    tracing::warn!(%peer, reason = %response.reason, "peer refused our certificate");
+                    self.metrics.refused("refused_by_peer");
+                    let _ = self.swarm.disconnect_peer_id(peer);
+                    return;
+                }
+                match self.settings.admission.check(&peer, &response.cert_der) {
+                    Ok(admitted) => self.admit(admitted),
+                    Err(refusal) => {
+                        tracing::warn!(%peer, %refusal, "refusing peer");
+                        self.refuse(peer, refusal.reason());
+                    }
+                }
+            }
+            request_response::Event::OutboundFailure { peer, error, .. } => {
+                tracing::debug!(%peer, %error, "admission request failed");
+            }
+            _ => {}
+        }
+    }
+
+    fn on_raft(&mut self, event: request_response::Event<pb::RaftRequest, pb::RaftResponse>) {
+        match event {
+            request_response::Event::Message { peer, message: Message::Request { request, channel, .. }, .. } => {
+                let Some(from) = self.admitted.get(&peer).cloned() else {
+                    self.metrics.unadmitted_requests.inc();
+                    tracing::debug!(%peer, "dropping request from unadmitted peer");
+                    return;
+                };
+                if self.inbound.try_send(Inbound { from, request, channel }).is_err() {
+                    tracing::warn!(%peer, "router busy; dropping request");
+                }
+            }
+            request_response::Event::Message { message: Message::Response { request_id, response }, .. } => {
+                if let Some(reply) = self.pending.remove(&request_id) {
+                    let _ = reply.send(Ok(response));
+                }
+            }
+            request_response::Event::OutboundFailure { peer, request_id, error, .. } => {
+                if let Some(reply) = self.pending.remove(&request_id) {
+                    let _ = reply.send(Err(NetError::Failed(peer, error.to_string())));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn admit(&mut self, peer: AdmittedPeer) {
+        let peer_id = peer.peer_id;
+        self.unadmitted.remove(&peer_id);
+        if self.admitted.insert(peer_id, peer.clone()).is_none() {
+            tracing::info!(%peer_id, org = %peer.org, role = %peer.role, "peer admitted");
+            self.metrics.admission_accepted.inc();
+            self.metrics.admitted_peers.set(self.admitted.len() as i64);
+        }
+        for (request, reply) in self.queued.remove(&peer_id).unwrap_or_default() {
+            let id = self.swarm.behaviour_mut().raft.send_request(&peer_id, request);
+            self.pending.insert(id, reply);
+        }
+    }
+
+    fn refuse(&mut self, peer: PeerId, reason: &str) {
+        self.metrics.refused(reason);
+        self.unadmitted.remove(&peer);
+        self.admitted.remove(&peer);
+        self.banned.insert(peer, Instant::now() + self.settings.ban);
+        self.fail_queued(peer, &format!("admission failed: {reason}"));
+        let _ = self.swarm.disconnect_peer_id(peer);
+    }
+
+    fn fail_queued(&mut self, peer: PeerId, why: &str) {
+        for (_, reply) in self.queued.remove(&peer).unwrap_or_default() {
+            let _ = reply.send(Err(NetError::Unreachable(peer, why.to_owned())));
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! Protobuf messages of the wire protocols and the request-response codec that frames them.
+//!
+//! Each request or response is one protobuf message preceded by its length as a 4-byte
+//! big-endian integer. The codec refuses a frame longer than the protocol's limit before
+//! reading it, so a peer cannot make a node buffer more than that.
+
+use std::io;
+use std::marker::PhantomData;
+
+use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use libp2p::request_response::Codec;
+use libp2p::StreamProtocol;
+
+/// Generated from `proto/ossa.proto`.
+#[allow(missing_docs)]
+pub mod pb {
+    include!(concat!(env!("OUT_DIR"), "/ossa.v1.rs"));
+}
+
+/// Protocol id of the admission handshake.
+pub const ADMISSION_PROTOCOL: StreamProtocol = StreamProtocol::new("/ossa/admission/1");
+/// Protocol id of Raft RPCs, joins and forwarded writes.
+pub const RAFT_PROTOCOL: StreamProtocol = StreamProtocol::new("/ossa/raft/1");
+
+/// Largest admission message: a certificate is under 2 KiB; 64 KiB leaves room for a chain.
+pub const MAX_ADMISSION_MESSAGE: usize = 64 * 1024;
+/// Largest Raft message: openraft sends at most `max_payload_entries` (300) entries per
+/// AppendEntries and 3 MiB snapshot chunks; 16 MiB bounds both with room to spare.
+pub const MAX_RAFT_MESSAGE: usize = 16 * 1024 * 1024;
+
+/// Length-prefixed protobuf codec for one request/response pair with a size limit.
+pub struct ProstCodec<Req, Resp> {
+    max_len: usize,
+    _types: PhantomData<fn() -> (Req, Resp)>,
+}
+
+impl<Req, Resp> ProstCodec<Req, Resp> {
+    /// A codec that refuses frames longer than `max_len` bytes.
+    pub fn new(max_len: usize) -> Self {
+        Self { max_len, _types: PhantomData }
+    }
+}
+
+impl<Req, Resp> Clone for ProstCodec<Req, Resp> {
+    fn clone(&self) -> Self {
+        Self::new(self.max_len)
+    }
+}
+
+async fn read_frame<M, T>(io: &mut T, max_len: usize) -> io::Result<M>
+where
+    M: prost::Message + Default,
+    T: AsyncRead + Unpin + Send,
+{
+    let mut len = [0u8; 4];
+    io.read_exact(&mut len).await?;
+    let len = u32::from_be_bytes(len) as usize;
+    if len > max_len {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("message of {len} bytes exceeds the limit of {max_len}"),
+        ));
+    }
+    let mut buf = vec![0u8; len];
+    io.read_exact(&mut buf).await?;
+    M::decode(buf.as_slice()).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+async fn write_frame<M, T>(io: &mut T, message: &M, max_len: usize) -> io::Result<()>
+where
+    M: prost::Message,
+    T: AsyncWrite + Unpin + Send,
+{
+    let bytes = message.encode_to_vec();
+    if bytes.len() > max_len {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("message of {} bytes exceeds the limit of {max_len}", bytes.len()),
+        ));
+    }
+    let len = u32::try_from(bytes.len()).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    io.write_all(&len.to_be_bytes()).await?;
+    io.write_all(&bytes).await?;
+    io.close().await
+}
+
+impl<Req, Resp> Codec for ProstCodec<Req, Resp>
+where
+    Req: prost::Message + Default + Send + 'static,
+    Resp: prost::Message + Default + Send + 'static,
+{
+    type Protocol = StreamProtocol;
+    type Request = Req;
+    type Response = Resp;
+
+    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Req>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        read_frame(io, self.max_len).await
+    }
+
+    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Resp>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        read_frame(io, self.max_len).await
+    }
+
+    async fn write_request<T>(&mut self, _: &StreamProtocol, io: &mut T, req: Req) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        write_frame(io, &req, self.max_len).await
+    }
+
+    async fn write_response<T>(&mut self, _: &StreamProtocol, io: &mut T, res: Resp) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        write_frame(io, &res, self.max_len).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::io::Cursor;
+    use proptest::prelude::*;
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        futures::executor::block_on(f)
+    }
+
+    #[test]
+    fn round_trip_and_limit() {
+        let mut codec = ProstCodec::<pb::AdmissionRequest, pb::AdmissionResponse>::new(64);
+        let request = pb::AdmissionRequest { cert_der: vec![7; 32] };
+        let mut buf = Cursor::new(Vec::new());
+        block_on(codec.write_request(&ADMISSION_PROTOCOL, &mut buf, request.clone())).expect("write");
+        let mut read = Cursor::new(buf.into_inner());
+        let decoded = block_on(codec.read_request(&ADMISSION_PROTOCOL, &mut read)).expect("read");
+        assert_eq!(decoded, request);
+
+        let too_big = pb::AdmissionRequest { cert_der: vec![7; 100] };
+        let mut buf = Cursor::new(Vec::new());
+        assert!(block_on(codec.write_request(&ADMISSION_PROTOCOL, &mut buf, too_big)).is_err());
+        // A header that announces more than the limit is refused before the body is read.
+        let mut read = Cursor::new(vec![0, 0, 1, 0]);
+        let err = block_on(codec.read_request(&ADMISSION_PROTOCOL, &mut read)).expect_err("over limit");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    }
+
+    proptest! {
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            let mut codec = ProstCodec::<pb::RaftRequest, pb::RaftResponse>::new(1024);
+            let mut read = Cursor::new(bytes.clone());
+            let _ = block_on(codec.read_request(&RAFT_PROTOCOL, &mut read));
+            let mut read = Cursor::new(bytes);
+            let _ = block_on(codec.read_response(&RAFT_PROTOCOL, &mut read));
+        }
+    }
+}

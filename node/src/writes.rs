@@ -1,0 +1,93 @@
+//! Registry writes from this node: propose locally, or forward to the leader.
+//!
+//! A write accepted by any node reaches the leader: [`submit`] tries the local Raft; when it
+//! answers "forward to leader", the command goes to the leader over `/ossa/raft/1` as a
+//! `client_write`, and the leader proposes it on behalf of this node's org. During an election
+//! no leader is known; `submit` then retries for a bounded time, since a new leader is normally
+//! elected within a few hundred milliseconds.
+
+use std::time::Duration;
+
+use ossa_consensus::{MemberNode, Proposal, RegistryCommand, RegistryResponse};
+use tokio::time::Instant;
+
+use crate::daemon::NodeContext;
+use crate::raft_glue::member_address;
+use crate::swarm::NetError;
+use crate::wire::pb::{self, raft_request, raft_response};
+
+/// How long a write waits for a leader before giving up: several election timeouts.
+const WAIT_FOR_LEADER: Duration = Duration::from_secs(5);
+/// Pause between attempts while no leader is known (a fraction of an election timeout).
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
+/// Deadline of one forwarded write (commit needs a quorum round trip and an fsync).
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a write did not commit.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// No leader could be found in time.
+    #[error("no Raft leader is known; the federation may be electing one or have lost its quorum")]
+    NoLeader,
+    /// The leader could not be reached.
+    #[error("cannot reach the leader: {0}")]
+    Network(#[from] NetError),
+    /// The leader or the local Raft refused or failed the write.
+    #[error("write failed: {0}")]
+    Failed(String),
+}
+
+enum Attempt {
+    Done(RegistryResponse),
+    Leader(Option<MemberNode>),
+}
+
+/// Commits `command` on behalf of this node's org and returns the registry's answer.
+pub async fn submit(node: &NodeContext, command: RegistryCommand) -> Result<RegistryResponse, WriteError> {
+    let deadline = Instant::now() + WAIT_FOR_LEADER;
+    loop {
+        let attempt =
+            match node.consensus.raft.client_write(Proposal { by: node.org.clone(), command: command.clone() }).await {
+                Ok(written) => Attempt::Done(written.data),
+                Err(e) => match e.forward_to_leader::<MemberNode>() {
+                    Some(forward) => Attempt::Leader(forward.leader_node.clone()),
+                    None => return Err(WriteError::Failed(e.to_string())),
+                },
+            };
+        let leader = match attempt {
+            Attempt::Done(response) => return Ok(response),
+            Attempt::Leader(leader) => leader,
+        };
+        if let Some(leader) = leader {
+            match forward(node, &leader, &command).await? {
+                Attempt::Done(response) => return Ok(response),
+                Attempt::Leader(_) => {}
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(WriteError::NoLeader);
+        }
+        tokio::time::sleep(RETRY_PAUSE).await;
+    }
+}
+
+async fn forward(node: &NodeContext, leader: &MemberNode, command: &RegistryCommand) -> Result<Attempt, WriteError> {
+    let (peer, addrs) = member_address(leader).map_err(WriteError::Failed)?;
+    let bytes = serde_json::to_vec(command).map_err(|e| WriteError::Failed(e.to_string()))?;
+    let request = pb::RaftRequest { body: Some(raft_request::Body::ClientWrite(bytes)) };
+    let response = node.net.request(peer, addrs, request, FORWARD_TIMEOUT).await?;
+    match response.body {
+        Some(raft_response::Body::WriteReply(bytes)) => serde_json::from_slice(&bytes)
+            .map(Attempt::Done)
+            .map_err(|e| WriteError::Failed(format!("bad reply from leader: {e}"))),
+        Some(raft_response::Body::ForwardToLeader(_)) => Ok(Attempt::Leader(None)),
+        Some(raft_response::Body::Error(message)) => Err(WriteError::Failed(message)),
+        _ => Err(WriteError::Failed("unexpected reply from leader".into())),
+    }
+}
+
+/// The "not the leader, ask there" answer, naming the current leader if known.
+pub fn leader_response(node: &NodeContext) -> pb::RaftResponse {
+    let leader = node.leader_node().map(|(_, n)| pb::Leader { peer_id: n.peer_id, addrs: n.addrs }).unwrap_or_default();
+    pb::RaftResponse { body: Some(raft_response::Body::ForwardToLeader(leader)) }
+}

@@ -1,0 +1,33 @@
+//! OSSA trust: identities, federation certificates and the admission check.
+//!
+//! Data flows in one direction through the join:
+//! 1. an org generates a [`NodeKey`] (also its libp2p identity) and a CSR binding its org
+//!    name to its peer id ([`create_csr`]);
+//! 2. the federation admin's [`FederationCa`] checks the CSR ([`inspect_csr`]) and issues an
+//!    org certificate ([`FederationCa::admit`]);
+//! 3. on every connection the node runs [`verify_org_cert`] against the CA certificate and
+//!    then binds the returned key / peer id to the Noise-authenticated peer.
+//!
+//! All PEM/DER input is size-limited ([`MAX_PEM_BYTES`]) and parsing never panics. This crate
+//! is synchronous and knows nothing of libp2p or tokio.
+
+mod ca;
+mod cert;
+mod csr;
+mod error;
+mod fields;
+mod identity;
+mod names;
+mod pem;
+#[cfg(test)]
+mod proptests;
+mod role;
+
+pub use ca::{FederationCa, MAX_CERT_DAYS};
+pub use cert::{parse_org_cert_pem, verify_org_cert, OrgCertificate};
+pub use csr::{create_csr, inspect_csr, CsrInfo};
+pub use error::{AdmissionError, TrustError};
+pub use identity::{verify_signature, NodeKey};
+pub use names::{validate_federation_name, validate_org_name};
+pub use pem::{pem_to_der, MAX_PEM_BYTES};
+pub use role::Role;
