@@ -16,7 +16,7 @@ use ossa_audit::{AuditLog, SledAuditStore};
 use ossa_consensus::{Consensus, MemberNode, NodeId, RaftTimings};
 use ossa_trust::{parse_org_cert_pem, pem_to_der, NodeKey, Role};
 
-use crate::admission::{check_binding, node_id_of, Admission};
+use crate::admission::{node_id_of, Admission};
 use crate::config::{NodeConfig, NodeDir};
 use crate::metrics::Metrics;
 use crate::raft_glue::{run_router, Libp2pTransport};
@@ -81,11 +81,12 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     let cert_pem = read(&dir.cert())
         .context("no org certificate: have the federation admin run `ossa federation admit` for this node")?;
     let cert = parse_org_cert_pem(&cert_pem).with_context(|| format!("{}", dir.cert().display()))?;
-    check_binding(&peer_id, &cert)
-        .with_context(|| format!("{} was not issued for this node's key", dir.cert().display()))?;
     let cert_der = pem_to_der(&cert_pem, "CERTIFICATE")?;
     let ca_der =
         pem_to_der(&read(&dir.ca_cert())?, "CERTIFICATE").with_context(|| format!("{}", dir.ca_cert().display()))?;
+    Admission::new(ca_der.clone()).check(&peer_id, &cert_der).with_context(|| {
+        format!("{} is not a valid certificate of the federation in {}", dir.cert().display(), dir.ca_cert().display())
+    })?;
     let api_token = read(&dir.api_token())?.trim().to_owned();
     if api_token.is_empty() {
         bail!("{} is empty", dir.api_token().display());

@@ -1,0 +1,168 @@
+//! Multi-node tests against real `ossa node run` processes on loopback (via `ossa-testnet`).
+//!
+//! Each test starts its own 3-steward federation. They run one at a time (the `SERIAL` lock):
+//! three debug-build nodes per test already keep a 2-core machine busy, and Raft timeouts are
+//! tuned for a LAN, not for a machine running a dozen nodes at once.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use ossa_testnet::Federation;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Generous upper bound for anything that should happen within a few Raft rounds.
+const SETTLE: Duration = Duration::from_secs(20);
+
+fn federation() -> Federation {
+    Federation::up(env!("CARGO_BIN_EXE_ossa"), 3, 3).expect("testnet up")
+}
+
+async fn leader(net: &Federation, asked: usize) -> usize {
+    net.wait_until("a leader is known", SETTLE, || net.leader_seen_by(asked)).await.expect("leader")
+}
+
+async fn verify_audit(net: &Federation, i: usize) -> ossa_audit::VerifyReport {
+    let export = net.get_text(i, "/v1/audit/export").await.expect("export");
+    ossa_audit::verify_export(export.as_bytes())
+        .unwrap_or_else(|e| panic!("audit log of node {i} does not verify: {e}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tenant_created_on_a_follower_appears_on_every_node_and_is_audited() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let net = federation();
+    let leader = leader(&net, 0).await;
+    let follower = (leader + 1) % net.len();
+
+    let created = net.create_tenant(follower, "research").await.expect("create");
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    assert_eq!(created.body["owner"], net.node(follower).org.as_str());
+    for i in 0..net.len() {
+        net.wait_until("the tenant is listed on every node", SETTLE, || async {
+            net.tenants(i).await.ok().filter(|t| t.contains(&"research".to_owned()))
+        })
+        .await
+        .expect("replicated");
+    }
+
+    // The same name through another node is a conflict, and changes nothing.
+    let again = net.create_tenant(leader, "research").await.expect("create again");
+    assert_eq!(again.status, 409, "{:?}", again.body);
+    assert_eq!(again.body["error"]["code"], "tenant_exists");
+    assert_eq!(net.tenants(leader).await.expect("list"), vec!["research".to_owned()]);
+
+    // Every node audited the entry with its Raft index, and its log verifies.
+    let index = created.body["created_at"].as_u64().expect("raft index");
+    for i in 0..net.len() {
+        net.wait_until("the entry is audited", SETTLE, || async {
+            let export = net.get_text(i, "/v1/audit/export").await.ok()?;
+            export
+                .lines()
+                .any(|l| l.contains("registry.create_tenant") && l.contains(&format!("\"raft_index\":{index}")))
+                .then_some(())
+        })
+        .await
+        .expect("audited");
+        let report = verify_audit(&net, i).await;
+        assert!(report.entries >= 4, "membership, members and the tenant: {report:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_the_leader_is_killed_a_new_one_is_elected_and_writes_continue() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let mut net = federation();
+    let old = leader(&net, 0).await;
+    let created = net.create_tenant(old, "before").await.expect("create");
+    assert_eq!(created.status, 201);
+    net.kill(old).expect("kill -9");
+
+    let survivors: Vec<usize> = (0..net.len()).filter(|i| *i != old).collect();
+    let new = net
+        .wait_until("a survivor names a new leader", SETTLE, || async {
+            net.leader_seen_by(survivors[0]).await.filter(|l| *l != old)
+        })
+        .await
+        .expect("new leader");
+    assert!(survivors.contains(&new));
+
+    // A write through either survivor commits on both.
+    let writer = survivors[1];
+    let after = net.create_tenant(writer, "after").await.expect("create after failover");
+    assert_eq!(after.status, 201, "{:?}", after.body);
+    for &i in &survivors {
+        net.wait_until("both tenants are on the survivor", SETTLE, || async {
+            let tenants = net.tenants(i).await.ok()?;
+            (tenants == ["after", "before"]).then_some(())
+        })
+        .await
+        .expect("replicated after failover");
+        verify_audit(&net, i).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restarted_node_keeps_its_data_and_catches_up() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let mut net = federation();
+    let leader = leader(&net, 0).await;
+    let down = (leader + 1) % net.len();
+    let other = (leader + 2) % net.len();
+    assert_eq!(net.create_tenant(leader, "first").await.expect("create").status, 201);
+    net.wait_until("the node has the first tenant", SETTLE, || async {
+        net.tenants(down).await.ok().filter(|t| t.len() == 1)
+    })
+    .await
+    .expect("replicated");
+    let audited_before = net.status(down).await.expect("status")["audit_entries"].as_u64().expect("count");
+
+    net.kill(down).expect("kill -9");
+    assert_eq!(net.create_tenant(other, "while-down").await.expect("create").status, 201);
+    net.restart(down).expect("restart");
+
+    net.wait_until("the restarted node has both tenants", SETTLE, || async {
+        let tenants = net.tenants(down).await.ok()?;
+        (tenants == ["first", "while-down"]).then_some(())
+    })
+    .await
+    .expect("caught up");
+    net.wait_until("the restarted node is ready", SETTLE, || async {
+        net.get(down, "/ready").await.ok().filter(|a| a.status == 200)
+    })
+    .await
+    .expect("ready");
+    let report = verify_audit(&net, down).await;
+    assert!(report.entries > audited_before, "the restarted node's log continued: {report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_http_input_is_refused_with_a_json_error_and_changes_nothing() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let net = federation();
+    let cases: Vec<(&str, Vec<u8>, bool, u16, &str)> = vec![
+        ("no token", br#"{"name":"a"}"#.to_vec(), false, 401, "unauthorized"),
+        ("malformed json", b"{\"name\":".to_vec(), true, 400, "bad_json"),
+        ("unknown field", br#"{"name":"a","owner":"x"}"#.to_vec(), true, 400, "bad_json"),
+        ("bad name", br#"{"name":"Not/Valid"}"#.to_vec(), true, 400, "invalid_name"),
+        (
+            "oversized body",
+            format!(r#"{{"name":"{}"}}"#, "a".repeat(100_000)).into_bytes(),
+            true,
+            413,
+            "body_too_large",
+        ),
+    ];
+    for (what, body, with_token, status, code) in cases {
+        let answer = net.post_raw(1, "/v1/tenants", body, with_token).await.expect(what);
+        assert_eq!(answer.status, status, "{what}: {:?}", answer.body);
+        assert_eq!(answer.body["error"]["code"], code, "{what}");
+        assert!(answer.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}");
+    }
+    for i in 0..net.len() {
+        assert!(net.tenants(i).await.expect("list").is_empty(), "node {i} changed");
+    }
+    let missing = net.get(0, "/v1/nope").await.expect("404");
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.body["error"]["code"], "not_found");
+}
