@@ -157,7 +157,7 @@ pub async fn up(options: UpOptions) -> anyhow::Result<ExitCode> {
 
     let exe = std::env::current_exe().context("cannot find the ossa executable")?;
     let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
-    println!("starting {} nodes in {}", manifest.nodes.len(), dir.display());
+    out!("starting {} nodes in {}", manifest.nodes.len(), dir.display());
     // The founder first, so the others have a Raft group to join.
     for i in 0..manifest.nodes.len() {
         manifest.nodes[i].pid = start_node(&exe, &manifest.nodes[i].dir)?;
@@ -170,10 +170,10 @@ pub async fn up(options: UpOptions) -> anyhow::Result<ExitCode> {
     create_tenants(&client, &manifest, options.tenants).await?;
     print_nodes(&manifest);
     if options.detach {
-        println!("\nnodes keep running; stop them with `ossa testnet down --dir {}`", dir.display());
+        out!("\nnodes keep running; stop them with `ossa testnet down --dir {}`", dir.display());
         return Ok(ExitCode::SUCCESS);
     }
-    println!("\npress Ctrl-C to stop the testnet");
+    out!("\npress Ctrl-C to stop the testnet");
     tokio::signal::ctrl_c().await?;
     stop_nodes(&manifest);
     Ok(ExitCode::SUCCESS)
@@ -208,7 +208,7 @@ async fn wait_ready(client: &reqwest::Client, nodes: &[TestnetNode]) -> anyhow::
             ready += usize::from(ok);
         }
         if ready != last_reported {
-            println!("  {ready}/{} nodes ready", nodes.len());
+            out!("  {ready}/{} nodes ready", nodes.len());
             last_reported = ready;
         }
         if ready == nodes.len() {
@@ -236,14 +236,14 @@ async fn create_tenants(client: &reqwest::Client, manifest: &TestnetManifest, co
             bail!("creating tenant-{i} on {} failed: {}", node.org, response.text().await.unwrap_or_default());
         }
         if (i + 1) % 100 == 0 || i + 1 == count {
-            println!("  {}/{count} tenants created", i + 1);
+            out!("  {}/{count} tenants created", i + 1);
         }
     }
     Ok(())
 }
 
 fn print_nodes(manifest: &TestnetManifest) {
-    println!();
+    out!("");
     crate::cli::print_table(
         &["org", "role", "api", "p2p", "pid"],
         &manifest
@@ -285,7 +285,7 @@ fn stop_nodes(manifest: &TestnetManifest) {
                 let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
             }
         }
-        println!("stopped {} (pid {})", node.org, node.pid);
+        out!("stopped {} (pid {})", node.org, node.pid);
     }
 }
 
@@ -323,7 +323,7 @@ pub async fn status(dir: &Path, json: bool) -> anyhow::Result<ExitCode> {
         report.push(serde_json::json!({ "node": node, "alive": alive, "ready": ready, "status": status }));
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        out!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         crate::cli::print_table(&["org", "role", "process", "raft", "ready", "api", "pid"], &rows);
     }

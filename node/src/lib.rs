@@ -10,6 +10,7 @@
 
 pub mod admission;
 pub mod api;
+#[macro_use]
 pub mod cli;
 pub mod config;
 pub mod daemon;

@@ -17,18 +17,18 @@ pub fn federation_init(name: &str, out: &Path) -> anyhow::Result<ExitCode> {
     let ca = FederationCa::create(name)?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     ca.save(out)?;
-    println!("federation {name:?} created");
-    println!("  CA certificate: {}", out.join("ca.pem").display());
-    println!("  CA key:         {} (keep it offline; it admits orgs)", out.join("ca.key").display());
+    out!("federation {name:?} created");
+    out!("  CA certificate: {}", out.join("ca.pem").display());
+    out!("  CA key:         {} (keep it offline; it admits orgs)", out.join("ca.key").display());
     Ok(ExitCode::SUCCESS)
 }
 
 /// `ossa org init`: creates the node directory of a new org.
 pub fn org_init(name: &str, dir: &NodeDir) -> anyhow::Result<ExitCode> {
     let peer_id = create_org(name, dir)?;
-    println!("org {name:?} initialized in {}", dir.path().display());
-    println!("  peer id: {peer_id}");
-    println!("  CSR:     {} (send it to the federation admin)", dir.csr().display());
+    out!("org {name:?} initialized in {}", dir.path().display());
+    out!("  peer id: {peer_id}");
+    out!("  CSR:     {} (send it to the federation admin)", dir.csr().display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -55,9 +55,9 @@ pub fn federation_admit(ca_dir: &Path, csr: &Path, out: &Path, steward: bool, da
     let ca = FederationCa::load(ca_dir)?;
     let role = if steward { Role::Steward } else { Role::Member };
     let org = admit_org(&ca, csr, out, role, days)?;
-    println!("admitted org {org:?} as {role} for {days} days");
-    println!("  certificate: {}", out.display());
-    println!("  CA:          {}", ca_copy_path(out).display());
+    out!("admitted org {org:?} as {role} for {days} days");
+    out!("  certificate: {}", out.display());
+    out!("  CA:          {}", ca_copy_path(out).display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -92,9 +92,9 @@ pub fn audit_verify(file: &Path, json: bool) -> anyhow::Result<ExitCode> {
         Ok(report) => {
             if json {
                 let body = serde_json::json!({ "ok": true, "origin": report.origin, "entries": report.entries, "head": report.head });
-                println!("{body}");
+                out!("{body}");
             } else {
-                println!(
+                out!(
                     "ok: {} entries from {}, head {}",
                     report.entries,
                     report.origin,
@@ -105,7 +105,7 @@ pub fn audit_verify(file: &Path, json: bool) -> anyhow::Result<ExitCode> {
         }
         Err(err) => {
             if json {
-                println!(
+                out!(
                     "{}",
                     serde_json::json!({ "ok": false, "line": err.line, "entry": err.entry, "error": err.to_string() })
                 );

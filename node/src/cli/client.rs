@@ -76,7 +76,7 @@ async fn get_json<T: serde::de::DeserializeOwned>(args: &ClientArgs, path: &str)
 pub async fn status(args: &ClientArgs) -> anyhow::Result<ExitCode> {
     let status: Status = get_json(args, "/v1/status").await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&status)?);
+        out!("{}", serde_json::to_string_pretty(&status)?);
         return Ok(ExitCode::SUCCESS);
     }
     let rows = vec![
@@ -101,7 +101,7 @@ pub async fn status(args: &ClientArgs) -> anyhow::Result<ExitCode> {
 pub async fn members(args: &ClientArgs) -> anyhow::Result<ExitCode> {
     let members: Vec<MemberView> = get_json(args, "/v1/members").await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&members)?);
+        out!("{}", serde_json::to_string_pretty(&members)?);
         return Ok(ExitCode::SUCCESS);
     }
     let rows = members
@@ -117,9 +117,9 @@ pub async fn tenant_create(args: &ClientArgs, name: &str) -> anyhow::Result<Exit
     let body = serde_json::json!({ "name": name });
     let tenant: Value = call(args, reqwest::Method::POST, "/v1/tenants", Some(body)).await?.json().await?;
     if args.json {
-        println!("{tenant}");
+        out!("{tenant}");
     } else {
-        println!(
+        out!(
             "tenant {} created (owner {}, raft index {})",
             tenant["name"].as_str().unwrap_or("?"),
             tenant["owner"].as_str().unwrap_or("?"),
@@ -133,7 +133,7 @@ pub async fn tenant_create(args: &ClientArgs, name: &str) -> anyhow::Result<Exit
 pub async fn tenant_list(args: &ClientArgs) -> anyhow::Result<ExitCode> {
     let tenants: Vec<ossa_consensus::Tenant> = get_json(args, "/v1/tenants").await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&tenants)?);
+        out!("{}", serde_json::to_string_pretty(&tenants)?);
         return Ok(ExitCode::SUCCESS);
     }
     let rows = tenants.into_iter().map(|t| vec![t.name, t.owner, t.created_at.to_string()]).collect::<Vec<_>>();
@@ -147,9 +147,9 @@ pub async fn audit_export(args: &ClientArgs, out: &Path) -> anyhow::Result<ExitC
     std::fs::write(out, &bytes).with_context(|| format!("cannot write {}", out.display()))?;
     let entries = bytes.iter().filter(|b| **b == b'\n').count().saturating_sub(1);
     if args.json {
-        println!("{}", serde_json::json!({ "out": out, "entries": entries, "bytes": bytes.len() }));
+        out!("{}", serde_json::json!({ "out": out, "entries": entries, "bytes": bytes.len() }));
     } else {
-        println!("exported {entries} entries ({} bytes) to {}", bytes.len(), out.display());
+        out!("exported {entries} entries ({} bytes) to {}", bytes.len(), out.display());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -4,6 +4,14 @@
 //! `testnet` manages local node processes; client commands (`status`, `members`, `tenant`,
 //! `audit export`) talk to a node's HTTP API; `audit verify` works offline on an export.
 
+/// Prints a line to stdout like `println!`, but a closed pipe (`ossa members | head -1`) ends
+/// the process quietly instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::write_line(format_args!($($arg)*))
+    };
+}
+
 pub(crate) mod admin;
 mod client;
 mod table;
@@ -225,6 +233,17 @@ enum AuditCommand {
     },
 }
 
+/// Writes one line to stdout; exits quietly if the reader has gone away.
+pub(crate) fn write_line(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(err) = stdout.write_fmt(args).and_then(|()| stdout.write_all(b"\n")) {
+        if err.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+    }
+}
+
 /// Parses the command line and runs the command.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -249,7 +268,8 @@ fn init_tracing(daemon: bool) {
     let default = if daemon { "info,libp2p=warn,openraft=warn" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {

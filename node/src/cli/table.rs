@@ -10,7 +10,7 @@ pub fn print(headers: &[&str], rows: &[Vec<String>]) {
     }
     let line = |cells: Vec<&str>| {
         let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        println!("{}", padded.join("  ").trim_end());
+        out!("{}", padded.join("  ").trim_end());
     };
     line(headers.to_vec());
     for row in rows {
