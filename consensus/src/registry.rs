@@ -110,7 +110,8 @@ impl std::fmt::Display for Proposal {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum RegistryResponse {
-    /// Applied; nothing to report (blank and membership entries).
+    /// Applied; nothing to report (blank and membership entries, and entries the state machine
+    /// had applied already).
     #[default]
     Done,
     /// The member was recorded (or updated, e.g. a new peer id after re-admission).

@@ -11,7 +11,8 @@
 //!
 //! Step 1 comes before step 3 in the same sled database, so a crash can leave an audited entry
 //! that is not yet applied (it is re-applied and de-duplicated on restart) but never an applied
-//! entry that is not audited.
+//! entry that is not audited. An entry at or below `last_applied` is skipped (answered
+//! [`RegistryResponse::Done`]), so applying an entry twice never changes the registry.
 //!
 //! Readers (the HTTP API) share the in-memory [`AppliedState`] through [`RegistryReader`].
 
@@ -141,6 +142,13 @@ impl RegistryStateMachine {
 
     fn apply_one(&mut self, entry: Entry) -> Result<RegistryResponse, StorageError> {
         let index = entry.log_id.index;
+        // An entry at or below `last_applied` is applied already: its change and the new
+        // `last_applied` were written in one batch. Applying it again against the later state
+        // is not a no-op (a tenant refused to a non-member then is created once that org has
+        // joined), so it is skipped. Its original answer is not kept; nobody waits for it.
+        if self.reader().read().last_applied.is_some_and(|applied| index <= applied.index) {
+            return Ok(RegistryResponse::Done);
+        }
         let mut batch = sled::Batch::default();
         let response = match entry.payload {
             EntryPayload::Blank => RegistryResponse::Done,
