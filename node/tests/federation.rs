@@ -4,12 +4,11 @@
 //! three debug-build nodes per test already keep a 2-core machine busy, and Raft timeouts are
 //! tuned for a LAN, not for a machine running a dozen nodes at once.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use ossa_testnet::Federation;
 
-static SERIAL: Mutex<()> = Mutex::new(());
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Generous upper bound for anything that should happen within a few Raft rounds.
 const SETTLE: Duration = Duration::from_secs(20);
@@ -30,7 +29,7 @@ async fn verify_audit(net: &Federation, i: usize) -> ossa_audit::VerifyReport {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tenant_created_on_a_follower_appears_on_every_node_and_is_audited() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = SERIAL.lock().await;
     let net = federation();
     let leader = leader(&net, 0).await;
     let follower = (leader + 1) % net.len();
@@ -71,7 +70,7 @@ async fn tenant_created_on_a_follower_appears_on_every_node_and_is_audited() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn after_the_leader_is_killed_a_new_one_is_elected_and_writes_continue() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = SERIAL.lock().await;
     let mut net = federation();
     let old = leader(&net, 0).await;
     let created = net.create_tenant(old, "before").await.expect("create");
@@ -104,7 +103,7 @@ async fn after_the_leader_is_killed_a_new_one_is_elected_and_writes_continue() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_restarted_node_keeps_its_data_and_catches_up() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = SERIAL.lock().await;
     let mut net = federation();
     let leader = leader(&net, 0).await;
     let down = (leader + 1) % net.len();
@@ -138,7 +137,7 @@ async fn a_restarted_node_keeps_its_data_and_catches_up() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_http_input_is_refused_with_a_json_error_and_changes_nothing() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = SERIAL.lock().await;
     let net = federation();
     let cases: Vec<(&str, Vec<u8>, bool, u16, &str)> = vec![
         ("no token", br#"{"name":"a"}"#.to_vec(), false, 401, "unauthorized"),
