@@ -83,6 +83,28 @@ pub struct AuditEntry {
     pub leaf_hash: String,
 }
 
+impl AuditEntry {
+    /// The entry's canonical bytes (see the module docs), re-encoded from its fields; their
+    /// [`leaf_hash`] is what `leaf_hash` records and what inclusion proofs prove. Fails if
+    /// `prev_hash` is not 64 hex digits.
+    pub fn canonical_bytes(&self) -> Result<Vec<u8>, AuditError> {
+        let mut prev = ZERO_HASH;
+        hex::decode_to_slice(&self.prev_hash, &mut prev)
+            .map_err(|e| AuditError::Corrupt(format!("entry {}: prev_hash: {e}", self.index)))?;
+        let payload_json = serde_json::to_vec(&self.payload)?;
+        Ok(Fields {
+            index: self.index,
+            time_ms: self.time_ms,
+            kind: &self.kind,
+            actor: &self.actor,
+            payload_json: &payload_json,
+            raft_index: self.raft_index,
+            prev_hash: &prev,
+        }
+        .encode())
+    }
+}
+
 /// RFC 6962 leaf hash of canonical entry bytes: `SHA-256(0x00 || canonical)`.
 pub fn leaf_hash(canonical: &[u8]) -> Hash {
     let mut h = Sha256::new();
@@ -242,6 +264,9 @@ mod tests {
     fn decode_round_trips_and_rejects_damage() {
         let bytes = sample(&[7; 32]);
         let s = decode(&bytes).expect("decodes");
+        assert_eq!(s.entry.canonical_bytes().expect("re-encodes"), bytes);
+        let bad_prev = AuditEntry { prev_hash: "zz".into(), ..s.entry.clone() };
+        assert!(bad_prev.canonical_bytes().is_err());
         assert_eq!(s.entry.index, 3);
         assert_eq!(s.entry.raft_index, Some(42));
         assert_eq!(s.prev, [7; 32]);

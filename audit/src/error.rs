@@ -29,6 +29,9 @@ pub enum AuditError {
     /// The export origin is empty, too long or contains control characters.
     #[error("invalid export origin: {0}")]
     InvalidOrigin(String),
+    /// A tree size, entry index or pair of sizes asked of the Merkle tree is out of range.
+    #[error("invalid tree range: {0}")]
+    InvalidRange(String),
     /// JSON encoding of a payload or entry failed.
     #[error("audit JSON encoding: {0}")]
     Json(#[from] serde_json::Error),

@@ -1,4 +1,5 @@
-//! `ossa-audit`: each node's append-only, hash-chained audit log.
+//! `ossa-audit`: each node's append-only audit log — a hash chain, a Merkle tree over it,
+//! signed checkpoints, proofs, export and offline verification.
 //!
 //! Data flow:
 //!
@@ -9,25 +10,42 @@
 //!    `prev_hash`, encodes it canonically ([`entry`] documents the bytes) and hashes it as an
 //!    RFC 6962 leaf, `SHA-256(0x00 || canonical_bytes)`. The canonical bytes are what the
 //!    [`AuditStore`] keeps, so every read re-derives the leaf hash from the stored bytes.
-//! 3. [`AuditLog::export`] writes the log as JSON Lines (a versioned header, then one
-//!    [`AuditEntry`] per line); [`verify_export`] checks such a file offline, recomputing
-//!    every leaf hash and every chain link, and names the first bad entry.
-//!
-//! The leaf hashes are already RFC 6962 leaves so a Merkle tree (checkpoints, inclusion and
-//! consistency proofs) can be built over them without changing the stored format.
+//! 3. The leaf joins an RFC 6962 / RFC 9162 Merkle tree ([`merkle`]): the append stores the
+//!    interior nodes it completes in the same atomic write, so [`AuditLog::tree_head`] is
+//!    in memory and [`AuditLog::root`], [`AuditLog::inclusion_proof`] and
+//!    [`AuditLog::consistency_proof`] read `O(log n)` stored nodes. [`verify_inclusion`]
+//!    and [`verify_consistency`] check such proofs without the log.
+//! 4. The node signs tree heads as C2SP checkpoints ([`checkpoint`]: [`sign_checkpoint`],
+//!    [`verify_checkpoint`]) in the signed-note envelope ([`note`]); peer orgs witness them
+//!    with C2SP cosignatures ([`cosign`]).
+//! 5. [`AuditLog::export`] writes the log as JSON Lines (a versioned header with the tree
+//!    size and root, then one [`AuditEntry`] per line); [`verify_export`] checks such a file
+//!    offline, recomputing every leaf hash, every chain link and the root, and names the
+//!    first bad entry; [`verify_export_against`] also checks it against a signed checkpoint,
+//!    which catches a rewritten history or a cut tail.
 
+pub mod checkpoint;
+pub mod cosign;
 pub mod entry;
 mod error;
 mod export;
 pub mod log;
+pub mod merkle;
+pub mod note;
+mod proof;
 mod sled_store;
 pub mod store;
 pub mod verify;
 
+pub use checkpoint::{parse_checkpoint, sign_checkpoint, verify_checkpoint, Checkpoint};
+pub use cosign::{cosign_checkpoint, verify_cosignature, Cosigned};
 pub use entry::{leaf_hash, AuditEntry, EntryDraft, Hash};
 pub use error::AuditError;
-pub use export::{ExportSummary, EXPORT_FORMAT, EXPORT_VERSION, MAX_ORIGIN_LEN};
+pub use export::{ExportSummary, EXPORT_FORMAT, EXPORT_VERSION, EXPORT_VERSION_CHAIN_ONLY, MAX_ORIGIN_LEN};
 pub use log::AuditLog;
+pub use merkle::{node_hash, NodeId, TreeHead, EMPTY_ROOT};
+pub use note::{parse_note, Note, NoteError, MAX_NOTE_LEN};
+pub use proof::{verify_consistency, verify_inclusion, ProofError};
 pub use sled_store::SledAuditStore;
 pub use store::{AuditStore, MemoryAuditStore};
-pub use verify::{verify_export, Problem, VerifyError, VerifyReport, MAX_LINE_LEN};
+pub use verify::{verify_export, verify_export_against, Problem, VerifyError, VerifyReport, MAX_LINE_LEN};

@@ -1,11 +1,15 @@
-//! The audit log: appends drafts to the hash chain and reads entries back.
+//! The audit log: appends drafts to the hash chain and the Merkle tree, and reads them back.
 //!
-//! [`AuditLog`] keeps the head of the chain (length, last leaf hash, highest Raft index) in
-//! memory behind a mutex. An append takes the mutex, checks the draft's size limits, encodes
-//! the entry with the next index and the head's hash as `prev_hash`, writes the record and
-//! the new head metadata to the [`AuditStore`] in one atomic write, then moves the head. On
-//! open the head is rebuilt from the store, and the last entry's hash and its link to the
-//! entry before are checked against the recorded head.
+//! [`AuditLog`] keeps the head of the chain (length, last leaf hash, highest Raft index) and
+//! the tree's frontier (see [`crate::merkle`]) in memory behind a mutex. An append takes the
+//! mutex, checks the draft's size limits, encodes the entry with the next index and the
+//! head's hash as `prev_hash`, computes the tree nodes the new leaf completes, writes the
+//! record, those nodes and the new head metadata to the [`AuditStore`] in one atomic write,
+//! then moves the head and the frontier. On open the head is rebuilt from the store, and the
+//! last entry's hash and its link to the entry before are checked against the recorded head;
+//! the `tree` submodule then loads the frontier from the stored nodes and checks that it
+//! binds the last entry, or builds the tree from the records when the store predates it
+//! (format 1). The same submodule answers tree heads, roots of earlier sizes and proofs.
 //!
 //! Metadata keys in the store: `format_version` (one byte, [`STORE_FORMAT`]), `head` (u64
 //! big-endian index of the last entry then its 32-byte leaf hash) and `raft_index` (u64
@@ -14,21 +18,30 @@
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::entry::{self, Fields, Stored, MAX_ACTOR_LEN, MAX_KIND_LEN, MAX_PAYLOAD_LEN, ZERO_HASH};
+use crate::merkle::Frontier;
 use crate::{AuditEntry, AuditError, AuditStore, EntryDraft, Hash};
 
-/// Version of the store layout (keys, metadata); checked on open.
-pub const STORE_FORMAT: u8 = 1;
+mod tree;
+
+/// Version of the store layout (keys, metadata); checked on open. 2: records, head metadata
+/// and Merkle tree nodes. A version-1 store (records and head only) is upgraded on open by
+/// building its tree from the records.
+pub const STORE_FORMAT: u8 = 2;
+
+/// The store layout before the Merkle tree: records and head metadata only.
+const STORE_FORMAT_CHAIN_ONLY: u8 = 1;
 
 const META_FORMAT: &str = "format_version";
 const META_HEAD: &str = "head";
 const META_RAFT: &str = "raft_index";
 
-/// The in-memory head of the chain.
-#[derive(Debug, Clone, Copy)]
+/// The in-memory head of the chain and the tree's frontier.
+#[derive(Debug, Clone)]
 pub(crate) struct Head {
     pub len: u64,
     pub last: Hash,
     pub raft: Option<u64>,
+    pub frontier: Frontier,
 }
 
 /// A node's append-only, hash-chained audit log over a store `S`.
@@ -42,15 +55,19 @@ pub struct AuditLog<S: AuditStore> {
 
 impl<S: AuditStore> AuditLog<S> {
     /// Opens the log in `store`, loading and checking its head.
+    ///
+    /// A store written before the Merkle tree existed gets its tree built here, once, in
+    /// time linear in the log's length; every later open reads `O(log n)` tree nodes.
     pub fn open(store: S) -> Result<Self, AuditError> {
-        match store.get_meta(META_FORMAT)?.as_deref() {
-            None => store.put_meta(META_FORMAT, &[STORE_FORMAT])?,
-            Some([STORE_FORMAT]) => {}
+        let has_tree = match store.get_meta(META_FORMAT)?.as_deref() {
+            None | Some([STORE_FORMAT_CHAIN_ONLY]) => false,
+            Some([STORE_FORMAT]) => true,
             Some(v) => return Err(AuditError::UnsupportedFormat(v.first().copied().unwrap_or(0))),
-        }
+        };
         let raft = store.get_meta(META_RAFT)?.map(|b| fixed::<8>(&b)).transpose()?;
         let recorded = store.get_meta(META_HEAD)?.map(|b| fixed::<40>(&b)).transpose()?;
-        let mut head = Head { len: 0, last: ZERO_HASH, raft: raft.map(u64::from_be_bytes) };
+        let mut head =
+            Head { len: 0, last: ZERO_HASH, raft: raft.map(u64::from_be_bytes), frontier: Frontier::default() };
         if let Some((index, record)) = store.last()? {
             let last = decode_at(index, &record)?;
             let prev = match index.checked_sub(1) {
@@ -66,6 +83,13 @@ impl<S: AuditStore> AuditLog<S> {
         } else if recorded.is_some() {
             return Err(AuditError::Corrupt("head recorded but no entries".into()));
         }
+        head.frontier = if has_tree {
+            tree::load(&store, head.len, &head.last)?
+        } else {
+            let frontier = tree::rebuild(&store, head.len, &head.last)?;
+            store.put_meta(META_FORMAT, &[STORE_FORMAT])?;
+            frontier
+        };
         Ok(Self { store, head: Mutex::new(head) })
     }
 
@@ -122,29 +146,34 @@ impl<S: AuditStore> AuditLog<S> {
 
     /// A snapshot of the head.
     pub(crate) fn snapshot(&self) -> Head {
-        *self.lock()
+        self.lock().clone()
     }
 
     /// Decodes `limit` consecutive records from `start`; a gap is corruption.
     pub(crate) fn read(&self, start: u64, limit: usize) -> Result<Vec<Stored>, AuditError> {
-        let records = self.store.range(start, limit)?;
-        if records.len() != limit {
-            return Err(AuditError::Corrupt(format!("entries missing from {start}")));
-        }
-        let mut out = Vec::with_capacity(records.len());
-        for (offset, (index, record)) in records.into_iter().enumerate() {
-            if Some(index) != start.checked_add(offset as u64) {
-                return Err(AuditError::Corrupt(format!("gap before entry {index}")));
-            }
-            out.push(decode_at(index, &record)?);
-        }
-        Ok(out)
+        read_records(&self.store, start, limit)
     }
 
     fn lock(&self) -> MutexGuard<'_, Head> {
         // The head is assigned only after a successful store write, never half-updated.
         self.head.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Decodes `limit` consecutive records from `start`; a gap is corruption.
+fn read_records<S: AuditStore>(store: &S, start: u64, limit: usize) -> Result<Vec<Stored>, AuditError> {
+    let records = store.range(start, limit)?;
+    if records.len() != limit {
+        return Err(AuditError::Corrupt(format!("entries missing from {start}")));
+    }
+    let mut out = Vec::with_capacity(records.len());
+    for (offset, (index, record)) in records.into_iter().enumerate() {
+        if Some(index) != start.checked_add(offset as u64) {
+            return Err(AuditError::Corrupt(format!("gap before entry {index}")));
+        }
+        out.push(decode_at(index, &record)?);
+    }
+    Ok(out)
 }
 
 fn append_locked<S: AuditStore>(store: &S, head: &mut Head, draft: EntryDraft) -> Result<AuditEntry, AuditError> {
@@ -171,7 +200,8 @@ fn append_locked<S: AuditStore>(store: &S, head: &mut Head, draft: EntryDraft) -
     if let Some(r) = raft_meta.as_ref().filter(|_| raft != head.raft) {
         meta.push((META_RAFT, r));
     }
-    store.append(index, &record, &meta)?;
+    let completed = head.frontier.completed_by(&leaf);
+    store.append_with_nodes(index, &record, &completed, &meta)?;
     let entry = AuditEntry {
         index,
         time_ms: draft.time_ms,
@@ -182,7 +212,10 @@ fn append_locked<S: AuditStore>(store: &S, head: &mut Head, draft: EntryDraft) -
         prev_hash: hex::encode(head.last),
         leaf_hash: hex::encode(leaf),
     };
-    *head = Head { len: index + 1, last: leaf, raft };
+    head.frontier.push(&leaf, &completed);
+    head.len = index + 1;
+    head.last = leaf;
+    head.raft = raft;
     Ok(entry)
 }
 

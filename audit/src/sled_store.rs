@@ -1,27 +1,33 @@
 //! The sled engine for [`AuditStore`].
 //!
 //! Records live in the tree `audit_entries` keyed by the big-endian index (so sled's byte
-//! order is index order); metadata lives in `audit_meta`. Both trees belong to a `sled::Db`
-//! shared with other components. An append writes both trees in one sled transaction;
-//! nothing is fsynced until [`AuditStore::flush`], which calls `Db::flush` explicitly.
+//! order is index order); Merkle tree nodes live in `audit_nodes`, keyed by 9 bytes (the
+//! level, then the big-endian index within the level) with the 32-byte hash as value;
+//! metadata lives in `audit_meta`. All trees belong to a `sled::Db` shared with other
+//! components. An append writes the three trees in one sled transaction; nothing is fsynced
+//! until [`AuditStore::flush`], which calls `Db::flush` explicitly.
 
 use std::convert::Infallible;
 
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
-use crate::{AuditError, AuditStore};
+use crate::merkle::NodeId;
+use crate::{AuditError, AuditStore, Hash};
 
 /// Tree holding the records.
 const ENTRIES_TREE: &str = "audit_entries";
 /// Tree holding the log metadata.
 const META_TREE: &str = "audit_meta";
+/// Tree holding the Merkle tree node hashes.
+const NODES_TREE: &str = "audit_nodes";
 
 /// An [`AuditStore`] in two trees of a shared `sled::Db`.
 #[derive(Debug, Clone)]
 pub struct SledAuditStore {
     db: sled::Db,
     entries: sled::Tree,
+    nodes: sled::Tree,
     meta: sled::Tree,
 }
 
@@ -31,6 +37,7 @@ impl SledAuditStore {
         Ok(Self {
             db: db.clone(),
             entries: db.open_tree(ENTRIES_TREE).map_err(AuditError::storage)?,
+            nodes: db.open_tree(NODES_TREE).map_err(AuditError::storage)?,
             meta: db.open_tree(META_TREE).map_err(AuditError::storage)?,
         })
     }
@@ -42,10 +49,28 @@ fn key_index(key: &[u8]) -> Result<u64, AuditError> {
         .map_err(|_| AuditError::Corrupt(format!("audit_entries key of {} bytes", key.len())))
 }
 
+/// The `audit_nodes` key of `id`: level, then big-endian index.
+fn node_key(id: NodeId) -> [u8; 9] {
+    let mut key = [0; 9];
+    key[0] = id.level;
+    key[1..].copy_from_slice(&id.index.to_be_bytes());
+    key
+}
+
 impl AuditStore for SledAuditStore {
-    fn append(&self, index: u64, record: &[u8], meta: &[(&str, &[u8])]) -> Result<(), AuditError> {
-        let result = (&self.entries, &self.meta).transaction(|(entries, meta_tree)| {
+    fn append_with_nodes(
+        &self,
+        index: u64,
+        record: &[u8],
+        nodes: &[(NodeId, Hash)],
+        meta: &[(&str, &[u8])],
+    ) -> Result<(), AuditError> {
+        let trees = (&self.entries, &self.nodes, &self.meta);
+        let result = trees.transaction(|(entries, nodes_tree, meta_tree)| {
             entries.insert(&index.to_be_bytes(), record)?;
+            for (id, hash) in nodes {
+                nodes_tree.insert(&node_key(*id)[..], &hash[..])?;
+            }
             for (k, v) in meta {
                 meta_tree.insert(k.as_bytes(), *v)?;
             }
@@ -77,6 +102,23 @@ impl AuditStore for SledAuditStore {
             out.push((key_index(&k)?, v.to_vec()));
         }
         Ok(out)
+    }
+
+    fn get_node(&self, id: NodeId) -> Result<Option<Hash>, AuditError> {
+        match self.nodes.get(node_key(id)).map_err(AuditError::storage)? {
+            None => Ok(None),
+            Some(v) => <Hash>::try_from(v.as_ref())
+                .map(Some)
+                .map_err(|_| AuditError::Corrupt(format!("audit_nodes value of {} bytes", v.len()))),
+        }
+    }
+
+    fn put_nodes(&self, nodes: &[(NodeId, Hash)]) -> Result<(), AuditError> {
+        let mut batch = sled::Batch::default();
+        for (id, hash) in nodes {
+            batch.insert(&node_key(*id)[..], &hash[..]);
+        }
+        self.nodes.apply_batch(batch).map_err(AuditError::storage)
     }
 
     fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, AuditError> {

@@ -1,21 +1,40 @@
 //! The storage trait behind the audit log, and an in-memory engine.
 //!
 //! [`crate::AuditLog`] is the only writer: it hands each store an entry's index and canonical
-//! bytes together with the metadata that must change with it (head, highest Raft index), and
-//! the store writes them atomically. Stores know nothing about hashing; they keep opaque
-//! records keyed by index, in index order, and a small key-value map of metadata. A shared
-//! conformance test (`tests/store_conformance.rs`) runs against every engine.
+//! bytes together with the Merkle tree nodes the entry completes and the metadata that must
+//! change with it (head, highest Raft index), and the store writes them atomically. Stores
+//! know nothing about hashing; they keep opaque records keyed by index, in index order,
+//! 32-byte tree node hashes keyed by [`NodeId`], and a small key-value map of metadata. A
+//! shared conformance test (`tests/store_conformance.rs`) runs against every engine.
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use crate::AuditError;
+use crate::merkle::NodeId;
+use crate::{AuditError, Hash};
 
 /// Persistent storage for audit records and log metadata.
 pub trait AuditStore: Send + Sync + 'static {
-    /// Stores `record` under `index` and sets every `(key, value)` of `meta`, atomically:
-    /// after a crash either all of them are stored or none is.
-    fn append(&self, index: u64, record: &[u8], meta: &[(&str, &[u8])]) -> Result<(), AuditError>;
+    /// Stores `record` under `index`, every `(id, hash)` of `nodes` and every `(key, value)`
+    /// of `meta`, atomically: after a crash either all of them are stored or none is.
+    fn append_with_nodes(
+        &self,
+        index: u64,
+        record: &[u8],
+        nodes: &[(NodeId, Hash)],
+        meta: &[(&str, &[u8])],
+    ) -> Result<(), AuditError>;
+
+    /// [`AuditStore::append_with_nodes`] without tree nodes.
+    fn append(&self, index: u64, record: &[u8], meta: &[(&str, &[u8])]) -> Result<(), AuditError> {
+        self.append_with_nodes(index, record, &[], meta)
+    }
+
+    /// The stored hash of tree node `id`.
+    fn get_node(&self, id: NodeId) -> Result<Option<Hash>, AuditError>;
+
+    /// Stores tree nodes outside an append (rebuilding the tree of an older store).
+    fn put_nodes(&self, nodes: &[(NodeId, Hash)]) -> Result<(), AuditError>;
 
     /// The record stored under `index`.
     fn get(&self, index: u64) -> Result<Option<Vec<u8>>, AuditError>;
@@ -51,6 +70,7 @@ pub struct MemoryAuditStore {
 #[derive(Debug, Default)]
 struct MemoryInner {
     entries: BTreeMap<u64, Vec<u8>>,
+    nodes: BTreeMap<NodeId, Hash>,
     meta: BTreeMap<String, Vec<u8>>,
 }
 
@@ -61,15 +81,23 @@ impl MemoryAuditStore {
     }
 
     fn lock(&self) -> MutexGuard<'_, MemoryInner> {
-        // Every mutation is a single map insert, so a panicking holder leaves no half-write.
+        // Mutations are map inserts of owned values, which do not panic (allocation failure
+        // aborts), so a poisoned lock never guards a half-written append.
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 impl AuditStore for MemoryAuditStore {
-    fn append(&self, index: u64, record: &[u8], meta: &[(&str, &[u8])]) -> Result<(), AuditError> {
+    fn append_with_nodes(
+        &self,
+        index: u64,
+        record: &[u8],
+        nodes: &[(NodeId, Hash)],
+        meta: &[(&str, &[u8])],
+    ) -> Result<(), AuditError> {
         let mut inner = self.lock();
         inner.entries.insert(index, record.to_vec());
+        inner.nodes.extend(nodes.iter().copied());
         for (k, v) in meta {
             inner.meta.insert((*k).to_owned(), v.to_vec());
         }
@@ -88,6 +116,15 @@ impl AuditStore for MemoryAuditStore {
         let inner = self.lock();
         let iter = inner.entries.range(start..).take(limit);
         Ok(iter.map(|(i, r)| (*i, r.clone())).collect())
+    }
+
+    fn get_node(&self, id: NodeId) -> Result<Option<Hash>, AuditError> {
+        Ok(self.lock().nodes.get(&id).copied())
+    }
+
+    fn put_nodes(&self, nodes: &[(NodeId, Hash)]) -> Result<(), AuditError> {
+        self.lock().nodes.extend(nodes.iter().copied());
+        Ok(())
     }
 
     fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, AuditError> {

@@ -1,131 +1,51 @@
 //! Offline verification of an export.
 //!
 //! [`verify_export`] streams the input line by line (each at most [`MAX_LINE_LEN`] bytes and
-//! terminated by `\n`). Line 1 must be a version-1 header. Every following line must be the
-//! entry whose index is the next in `0, 1, 2, ...`; for each one the verifier checks the
-//! `prev_hash` link against the leaf hash it computed for the previous line, recomputes the
-//! leaf hash from the fields, and checks the line is exactly the canonical JSON of the entry
-//! (so no byte can change without notice, even one serde would ignore). At the end the
-//! entry count and head must equal the header's. The first failure stops verification and
-//! is reported with its line and entry.
+//! terminated by `\n`). Line 1 must be a version-2 (or version-1) header. Every following
+//! line must be the entry whose index is the next in `0, 1, 2, ...`; for each one the
+//! verifier checks the `prev_hash` link against the leaf hash it computed for the previous
+//! line, recomputes the leaf hash from the fields, checks the line is exactly the canonical
+//! JSON of the entry (so no byte can change without notice, even one serde would ignore),
+//! and adds the leaf to a Merkle tree frontier (`O(log n)` memory). At the end the entry
+//! count, head and (version 2) Merkle root must equal the header's. The first failure stops
+//! verification and is reported with its line and entry.
 //!
-//! The chain does not cover the header's `origin`: the caller compares the reported origin
-//! with the one it expects (a signed checkpoint names it).
+//! The header is not signed, so [`verify_export_against`] also checks the export against a
+//! signed [`Checkpoint`] the caller trusts: same origin, at least the checkpoint's size
+//! (else the tail was cut, and the first missing entry is named), and the Merkle root of
+//! the first `size` entries equal to the checkpoint's root (else this is another history).
+//! Without a checkpoint, the caller compares the reported origin with the one it expects.
+
+mod report;
 
 use std::io::{BufRead, Read};
 
+pub use report::{Problem, VerifyError, VerifyReport};
+
+use crate::checkpoint::Checkpoint;
 use crate::entry::{leaf_hash, Fields, ZERO_HASH};
-use crate::export::{check_origin, ExportHeader, EXPORT_FORMAT, EXPORT_VERSION};
+use crate::export::{check_origin, ExportHeader, EXPORT_FORMAT, EXPORT_VERSION, EXPORT_VERSION_CHAIN_ONLY};
+use crate::merkle::Frontier;
 use crate::{AuditEntry, Hash};
 
 /// Longest accepted line, newline excluded. An entry line is at most about 70 KiB (see
 /// [`crate::entry::MAX_PAYLOAD_LEN`]); 1 MiB leaves room while bounding memory on hostile input.
 pub const MAX_LINE_LEN: usize = 1 << 20;
 
-/// A verified export.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VerifyReport {
-    /// The header's origin; not covered by the chain, compare it with the expected one.
-    pub origin: String,
-    /// Number of entries verified.
-    pub entries: u64,
-    /// Hex leaf hash of the last entry, `None` for an empty log.
-    pub head: Option<String>,
-}
-
-/// The first problem found in an export: where, and what.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}: {problem}", location(*.line, *.entry))]
-pub struct VerifyError {
-    /// 1-based line number (line 1 is the header).
-    pub line: u64,
-    /// The entry index expected at that line; `None` for the header.
-    pub entry: Option<u64>,
-    /// What is wrong.
-    pub problem: Problem,
-}
-
-fn location(line: u64, entry: Option<u64>) -> String {
-    match entry {
-        Some(i) => format!("entry {i} (line {line})"),
-        None => format!("line {line}"),
-    }
-}
-
-/// What is wrong with an export.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Problem {
-    /// Reading the input failed.
-    #[error("read error: {0}")]
-    Io(String),
-    /// The input is empty.
-    #[error("empty input, no header")]
-    Empty,
-    /// A line is longer than [`MAX_LINE_LEN`].
-    #[error("line longer than {MAX_LINE_LEN} bytes")]
-    LineTooLong,
-    /// The input ends without a final newline (cut off).
-    #[error("line not terminated by a newline (truncated?)")]
-    MissingNewline,
-    /// The header is not a valid export header.
-    #[error("bad header: {0}")]
-    BadHeader(String),
-    /// The header's version is not one this verifier knows.
-    #[error("unsupported export version {0}")]
-    UnsupportedVersion(u64),
-    /// The line is not a JSON audit entry.
-    #[error("malformed entry: {0}")]
-    MalformedEntry(String),
-    /// The entry's index is not the next one.
-    #[error("index out of order: expected {expected}, found {found}")]
-    IndexOutOfOrder {
-        /// The next index in sequence.
-        expected: u64,
-        /// The index on the line.
-        found: u64,
-    },
-    /// `prev_hash` is not the previous entry's leaf hash.
-    #[error("prev_hash mismatch: expected {expected}, found {found}")]
-    PrevHashMismatch {
-        /// The previous entry's computed leaf hash.
-        expected: String,
-        /// The recorded `prev_hash`.
-        found: String,
-    },
-    /// `leaf_hash` is not the hash of the entry's fields.
-    #[error("leaf hash mismatch: recorded {recorded}, computed {computed}")]
-    LeafHashMismatch {
-        /// The recorded `leaf_hash`.
-        recorded: String,
-        /// The hash computed from the fields.
-        computed: String,
-    },
-    /// The line parses but is not byte for byte the canonical JSON of its entry.
-    #[error("entry is not in canonical JSON form")]
-    NonCanonical,
-    /// There are more entries than the header says.
-    #[error("more entries than the header's count {0}")]
-    ExtraEntry(u64),
-    /// There are fewer entries than the header says (truncated tail).
-    #[error("export ends after {found} entries, header says {header}")]
-    CountMismatch {
-        /// The header's count.
-        header: u64,
-        /// Entries found.
-        found: u64,
-    },
-    /// The header's head is not the last entry's leaf hash.
-    #[error("head mismatch: header says {header:?}, computed {computed:?}")]
-    HeadMismatch {
-        /// The header's head.
-        header: Option<String>,
-        /// The last entry's computed leaf hash.
-        computed: Option<String>,
-    },
-}
-
 /// Verifies an export read from `input`; see the module docs for what is checked.
-pub fn verify_export<R: BufRead>(mut input: R) -> Result<VerifyReport, VerifyError> {
+pub fn verify_export<R: BufRead>(input: R) -> Result<VerifyReport, VerifyError> {
+    verify(input, None)
+}
+
+/// Verifies an export read from `input` like [`verify_export`], and that it extends the
+/// history `checkpoint` signed: same origin, at least `checkpoint.size` entries, and the
+/// root of the first `checkpoint.size` entries equal to `checkpoint.root`. The caller has
+/// verified the checkpoint's signature ([`crate::verify_checkpoint`]).
+pub fn verify_export_against<R: BufRead>(input: R, checkpoint: &Checkpoint) -> Result<VerifyReport, VerifyError> {
+    verify(input, Some(checkpoint))
+}
+
+fn verify<R: BufRead>(mut input: R, checkpoint: Option<&Checkpoint>) -> Result<VerifyReport, VerifyError> {
     let mut line = Vec::new();
     let mut canon = Vec::new();
     let header_err = |problem| VerifyError { line: 1, entry: None, problem };
@@ -133,9 +53,15 @@ pub fn verify_export<R: BufRead>(mut input: R) -> Result<VerifyReport, VerifyErr
         return Err(header_err(Problem::Empty));
     }
     let header = parse_header(&line).map_err(header_err)?;
+    if let Some(cp) = checkpoint.filter(|cp| cp.origin != header.origin) {
+        let problem = Problem::OriginMismatch { export: header.origin, checkpoint: cp.origin.clone() };
+        return Err(header_err(problem));
+    }
     let mut prev = ZERO_HASH;
-    let mut count = 0u64;
+    let mut tree = Frontier::default();
+    check_against(&tree, checkpoint)?;
     loop {
+        let count = tree.size();
         let at = |problem| VerifyError { line: count + 2, entry: Some(count), problem };
         if !read_line(&mut input, &mut line).map_err(at)? {
             break;
@@ -144,8 +70,10 @@ pub fn verify_export<R: BufRead>(mut input: R) -> Result<VerifyReport, VerifyErr
             return Err(at(Problem::ExtraEntry(header.entries)));
         }
         prev = check_entry(&line, count, &prev, &mut canon).map_err(at)?;
-        count += 1;
+        tree.add(&prev);
+        check_against(&tree, checkpoint)?;
     }
+    let count = tree.size();
     if count != header.entries {
         let problem = Problem::CountMismatch { header: header.entries, found: count };
         return Err(VerifyError { line: count + 2, entry: Some(count), problem });
@@ -154,7 +82,32 @@ pub fn verify_export<R: BufRead>(mut input: R) -> Result<VerifyReport, VerifyErr
     if head != header.head {
         return Err(header_err(Problem::HeadMismatch { header: header.head, computed: head }));
     }
-    Ok(VerifyReport { origin: header.origin, entries: count, head })
+    let root = hex::encode(tree.root());
+    if let Some(recorded) = header.root.filter(|r| *r != root) {
+        return Err(header_err(Problem::RootMismatch { header: recorded, computed: root }));
+    }
+    if let Some(cp) = checkpoint.filter(|cp| cp.size > count) {
+        let problem = Problem::ShorterThanCheckpoint { checkpoint: cp.size, found: count };
+        return Err(VerifyError { line: count + 2, entry: Some(count), problem });
+    }
+    Ok(VerifyReport { origin: header.origin, entries: count, head, root, version: header.version })
+}
+
+/// When `tree` has reached the checkpoint's size, checks its root against the checkpoint's.
+fn check_against(tree: &Frontier, checkpoint: Option<&Checkpoint>) -> Result<(), VerifyError> {
+    let Some(cp) = checkpoint.filter(|cp| cp.size == tree.size()) else {
+        return Ok(());
+    };
+    let computed = tree.root();
+    if computed == cp.root {
+        return Ok(());
+    }
+    let problem = Problem::CheckpointRootMismatch {
+        size: cp.size,
+        checkpoint: hex::encode(cp.root),
+        computed: hex::encode(computed),
+    };
+    Err(VerifyError { line: cp.size + 1, entry: None, problem })
 }
 
 /// Reads one `\n`-terminated line into `buf` (without the `\n`); `false` at end of input.
@@ -181,7 +134,7 @@ fn parse_header(line: &[u8]) -> Result<ExportHeader, Problem> {
     if probe.format != EXPORT_FORMAT {
         return Err(Problem::BadHeader(format!("format is {:?}", probe.format)));
     }
-    if probe.version != EXPORT_VERSION {
+    if probe.version != EXPORT_VERSION && probe.version != EXPORT_VERSION_CHAIN_ONLY {
         return Err(Problem::UnsupportedVersion(probe.version));
     }
     let header: ExportHeader = serde_json::from_slice(line).map_err(bad)?;
@@ -189,7 +142,11 @@ fn parse_header(line: &[u8]) -> Result<ExportHeader, Problem> {
     if serde_json::to_vec(&header).map_err(bad)? != line {
         return Err(Problem::BadHeader("not in canonical JSON form".into()));
     }
-    Ok(header)
+    match (header.version, &header.root) {
+        (EXPORT_VERSION, None) => Err(Problem::BadHeader("no root".into())),
+        (EXPORT_VERSION_CHAIN_ONLY, Some(_)) => Err(Problem::BadHeader("root in a version-1 header".into())),
+        _ => Ok(header),
+    }
 }
 
 /// Checks one entry line and returns its leaf hash.

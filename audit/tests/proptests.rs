@@ -1,7 +1,11 @@
-//! Property tests: exports of random logs verify, any tampering is detected, and the
-//! verifier never panics.
+//! Property tests: exports of random logs verify, any tampering is detected (also against a
+//! checkpoint, which catches a consistently cut tail), and the verifier and the note parsers
+//! never panic.
 
-use ossa_audit::{verify_export, AuditLog, EntryDraft, MemoryAuditStore};
+use ossa_audit::{
+    parse_checkpoint, parse_note, verify_checkpoint, verify_cosignature, verify_export, verify_export_against,
+    AuditLog, Checkpoint, EntryDraft, MemoryAuditStore, Problem,
+};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use serde_json::Value;
@@ -37,13 +41,18 @@ fn draft() -> impl Strategy<Value = EntryDraft> {
 }
 
 fn export(drafts: Vec<EntryDraft>) -> Vec<u8> {
+    export_with_checkpoint(drafts).0
+}
+
+/// The export of a log of `drafts` and the (unsigned) checkpoint of its whole tree.
+fn export_with_checkpoint(drafts: Vec<EntryDraft>) -> (Vec<u8>, Checkpoint) {
     let log = AuditLog::open(MemoryAuditStore::new()).expect("open");
     for d in drafts {
         log.append(d).expect("append");
     }
     let mut out = Vec::new();
     log.export(ORIGIN, &mut out).expect("export");
-    out
+    (out, Checkpoint::new(ORIGIN, log.tree_head()))
 }
 
 #[derive(Debug, Clone)]
@@ -109,6 +118,32 @@ proptest! {
             prop_assert_ne!(report.origin, ORIGIN, "undetected {:?}", t);
         }
     }
+
+    #[test]
+    fn any_tampering_is_detected_against_a_checkpoint(
+        drafts in prop::collection::vec(draft(), 1..6),
+        t in tamper(),
+    ) {
+        let (bytes, checkpoint) = export_with_checkpoint(drafts);
+        prop_assert!(verify_export_against(&bytes[..], &checkpoint).is_ok());
+        let tampered = apply(&bytes, &t);
+        prop_assert!(verify_export_against(&tampered[..], &checkpoint).is_err(), "undetected {:?}", t);
+    }
+
+    #[test]
+    fn a_consistently_cut_tail_is_caught_by_the_checkpoint(
+        drafts in prop::collection::vec(draft(), 1..8),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let n = drafts.len();
+        let keep = cut.index(n); // 0..n entries kept
+        let (_, checkpoint) = export_with_checkpoint(drafts.clone());
+        let (shorter, _) = export_with_checkpoint(drafts[..keep].to_vec());
+        prop_assert!(verify_export(&shorter[..]).is_ok(), "a cut log exports as a valid log of its own");
+        let err = verify_export_against(&shorter[..], &checkpoint).expect_err("cut tail");
+        prop_assert_eq!(err.entry, Some(keep as u64));
+        prop_assert_eq!(err.problem, Problem::ShorterThanCheckpoint { checkpoint: n as u64, found: keep as u64 });
+    }
 }
 
 proptest! {
@@ -120,12 +155,33 @@ proptest! {
     }
 
     #[test]
+    fn note_parsers_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..600), text in any_string(300)) {
+        let lossy = String::from_utf8_lossy(&bytes);
+        for note in [lossy.as_ref(), text.as_str()] {
+            let _ = parse_note(note);
+            let _ = parse_checkpoint(note);
+            let _ = verify_checkpoint(note, "k", &[7; 32]);
+            let _ = verify_cosignature(note, "k", &[7; 32]);
+        }
+    }
+
+    #[test]
+    fn note_parsers_never_panic_on_near_notes(
+        body in prop::collection::vec(prop::sample::select(vec!["o", "1", "0", "\n", "AAAA", "=", " ", "\u{2014}", "k", "+"]), 0..40),
+    ) {
+        let note = body.concat();
+        let _ = parse_note(&note);
+        let _ = verify_checkpoint(&note, "k", &[7; 32]);
+        let _ = verify_cosignature(&note, "k", &[7; 32]);
+    }
+
+    #[test]
     fn verify_never_panics_on_a_valid_header_with_garbage(
         entries in any::<u64>(),
         tail in prop::collection::vec(any::<u8>(), 0..512),
     ) {
         let mut bytes = format!(
-            "{{\"format\":\"ossa-audit-export\",\"version\":1,\"origin\":\"o\",\"entries\":{entries},\"head\":null}}\n"
+            "{{\"format\":\"ossa-audit-export\",\"version\":2,\"origin\":\"o\",\"entries\":{entries},\"head\":null,\"root\":\"00\"}}\n"
         )
         .into_bytes();
         bytes.extend_from_slice(&tail);

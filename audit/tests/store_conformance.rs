@@ -1,6 +1,6 @@
 //! Storage conformance: every `AuditStore` engine must pass `conformance`.
 
-use ossa_audit::{AuditStore, MemoryAuditStore, SledAuditStore};
+use ossa_audit::{AuditStore, MemoryAuditStore, NodeId, SledAuditStore};
 
 /// The behaviour `AuditLog` relies on, checked against a fresh, empty store.
 fn conformance<S: AuditStore>(store: &S) {
@@ -35,6 +35,24 @@ fn conformance<S: AuditStore>(store: &S) {
     assert_eq!(store.get(3).expect("get"), Some(b"rewritten".to_vec()));
     assert_eq!(store.get_meta("other").expect("meta"), Some(b"x".to_vec()));
 
+    // Tree nodes: written with an append, atomically, or on their own; keyed by both parts.
+    let node = |level, index| NodeId { level, index };
+    assert_eq!(store.get_node(node(1, 0)).expect("node"), None);
+    let nodes = [(node(1, 0), [1; 32]), (node(2, 0), [2; 32]), (node(1, 1 << 40), [3; 32])];
+    store.append_with_nodes(21, b"record-21", &nodes, &[("head", b"h21")]).expect("append with nodes");
+    assert_eq!(store.get(21).expect("get"), Some(b"record-21".to_vec()));
+    assert_eq!(store.get_meta("head").expect("meta"), Some(b"h21".to_vec()));
+    for (id, hash) in nodes {
+        assert_eq!(store.get_node(id).expect("node"), Some(hash), "{id:?}");
+    }
+    assert_eq!(store.get_node(node(0, 0)).expect("node"), None, "level 0 is the record, never a node");
+    assert_eq!(store.get_node(node(1, 1)).expect("node"), None);
+    assert_eq!(store.get_node(node(2, 1 << 40)).expect("node"), None);
+    store.put_nodes(&[(node(1, 1), [4; 32]), (node(63, 0), [5; 32])]).expect("put nodes");
+    assert_eq!(store.get_node(node(1, 1)).expect("node"), Some([4; 32]));
+    assert_eq!(store.get_node(node(63, 0)).expect("node"), Some([5; 32]));
+    store.put_nodes(&[]).expect("no nodes");
+
     store.put_meta("k", b"v1").expect("put");
     store.put_meta("k", b"v2").expect("put");
     assert_eq!(store.get_meta("k").expect("meta"), Some(b"v2".to_vec()));
@@ -62,11 +80,13 @@ fn sled_store_persists_across_reopen_and_shares_the_db() {
         db.insert(b"someone-else", b"theirs".to_vec()).expect("other component");
         let store = SledAuditStore::open(&db).expect("store");
         store.append(0, b"r0", &[("head", b"h0")]).expect("append");
+        store.append_with_nodes(1, b"r1", &[(NodeId { level: 1, index: 0 }, [7; 32])], &[]).expect("append");
         store.flush().expect("flush");
     }
     let db = sled::open(dir.path()).expect("sled");
     let store = SledAuditStore::open(&db).expect("store");
-    assert_eq!(store.last().expect("last"), Some((0, b"r0".to_vec())));
+    assert_eq!(store.last().expect("last"), Some((1, b"r1".to_vec())));
+    assert_eq!(store.get_node(NodeId { level: 1, index: 0 }).expect("node"), Some([7; 32]));
     assert_eq!(store.get_meta("head").expect("meta"), Some(b"h0".to_vec()));
     let other = db.get(b"someone-else").expect("get");
     assert_eq!(other.as_deref(), Some(&b"theirs"[..]));

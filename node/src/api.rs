@@ -9,8 +9,8 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -20,6 +20,8 @@ use ossa_consensus::{RegistryCommand, RegistryResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::agents::directory::{AgentView, Query as AgentQuery};
+use crate::agents::service::AgentError;
 use crate::daemon::NodeContext;
 use crate::writes::{submit, WriteError};
 
@@ -39,7 +41,16 @@ pub fn router(node: Arc<NodeContext>) -> Router {
         .route("/v1/status", get(status))
         .route("/v1/members", get(members))
         .route("/v1/tenants", get(list_tenants).post(create_tenant))
+        .route(
+            "/v1/agents",
+            get(list_agents)
+                .post(register_agent)
+                .layer(DefaultBodyLimit::max(crate::agents::manifest::MAX_MANIFEST_BYTES)),
+        )
+        .route("/v1/agents/search", get(search_agents))
+        .route("/v1/agents/{tenant}/{id}", get(get_agent).delete(delete_agent))
         .route("/v1/audit/export", get(audit_export))
+        .route("/v1/audit/checkpoint", get(audit_checkpoint))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(node)
@@ -74,6 +85,28 @@ impl From<WriteError> for ApiError {
         };
         Self::new(status, "write_failed", err.to_string())
     }
+}
+
+impl From<AgentError> for ApiError {
+    fn from(err: AgentError) -> Self {
+        use crate::agents::directory::DirectoryError;
+        use crate::agents::record::Rejection;
+        let (status, code) = match &err {
+            AgentError::Import(_) => (StatusCode::BAD_REQUEST, "invalid_manifest"),
+            AgentError::UnknownTenant(_) => (StatusCode::NOT_FOUND, "unknown_tenant"),
+            AgentError::NotOwner { .. } => (StatusCode::FORBIDDEN, "not_owner"),
+            AgentError::NotFound { .. } => (StatusCode::NOT_FOUND, "unknown_agent"),
+            AgentError::Directory(DirectoryError::Rejected(Rejection::Stale { .. })) => (StatusCode::CONFLICT, "stale"),
+            AgentError::Directory(DirectoryError::Rejected(_)) => (StatusCode::BAD_REQUEST, "invalid_record"),
+            AgentError::Directory(DirectoryError::Storage(_)) => (StatusCode::INTERNAL_SERVER_ERROR, "storage"),
+            AgentError::Network(_) => (StatusCode::SERVICE_UNAVAILABLE, "network"),
+        };
+        Self::new(status, code, err.to_string())
+    }
+}
+
+fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    query.map(|Query(q)| q).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))
 }
 
 fn authorize(node: &NodeContext, headers: &HeaderMap) -> Result<(), ApiError> {
@@ -130,6 +163,7 @@ async fn metrics(State(node): Shared) -> Response {
     m.raft_is_leader.set(i64::from(raft.state == ServerState::Leader));
     m.registry_tenants.set(node.consensus.registry.read().registry.tenants.len() as i64);
     m.audit_entries.set(node.audit.len() as i64);
+    m.directory_records.set(node.agents.directory().len() as i64);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], m.encode()).into_response()
 }
 
@@ -278,7 +312,7 @@ async fn create_tenant(
 
 async fn audit_export(State(node): Shared, headers: HeaderMap) -> Result<Response, ApiError> {
     authorize(&node, &headers)?;
-    let origin = format!("{}/{}", node.federation, node.org);
+    let origin = crate::checkpoints::audit_origin(&node.federation, &node.org);
     let audit = node.audit.clone();
     let bytes = tokio::task::spawn_blocking(move || {
         let mut out = Vec::new();
@@ -288,4 +322,87 @@ async fn audit_export(State(node): Shared, headers: HeaderMap) -> Result<Respons
     .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "export_failed", e.to_string()))?
     .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "export_failed", e.to_string()))?;
     Ok(([(header::CONTENT_TYPE, "application/jsonl")], bytes).into_response())
+}
+
+/// Query of `POST /v1/agents`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegisterQuery {
+    tenant: String,
+}
+
+async fn register_agent(
+    State(node): Shared,
+    headers: HeaderMap,
+    params: Result<Query<RegisterQuery>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    authorize(&node, &headers)?;
+    let RegisterQuery { tenant } = query(params)?;
+    let manifest = body.map_err(|e| match e {
+        BytesRejection::FailedToBufferBody(_) => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("manifest is larger than {} bytes", crate::agents::manifest::MAX_MANIFEST_BYTES),
+        ),
+        other => ApiError::new(StatusCode::BAD_REQUEST, "bad_body", other.body_text()),
+    })?;
+    let view = node.agents.register(&node, &tenant, &manifest).await?;
+    Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+/// Query of `GET /v1/agents` and `GET /v1/agents/search`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SearchQuery {
+    capability: Option<String>,
+    tenant: Option<String>,
+    tier: Option<String>,
+}
+
+async fn list_agents(
+    State(node): Shared,
+    params: Result<Query<SearchQuery>, QueryRejection>,
+) -> Result<Json<Vec<AgentView>>, ApiError> {
+    let SearchQuery { capability, tenant, tier } = query(params)?;
+    Ok(Json(node.agents.find(&AgentQuery { capability, tenant, tier })))
+}
+
+async fn search_agents(
+    State(node): Shared,
+    params: Result<Query<SearchQuery>, QueryRejection>,
+) -> Result<Json<Vec<AgentView>>, ApiError> {
+    let params = query(params)?;
+    if params.capability.is_none() {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_query", "search needs ?capability=..."));
+    }
+    let SearchQuery { capability, tenant, tier } = params;
+    Ok(Json(node.agents.find(&AgentQuery { capability, tenant, tier })))
+}
+
+async fn get_agent(
+    State(node): Shared,
+    Path((tenant, id)): Path<(String, String)>,
+) -> Result<Json<AgentView>, ApiError> {
+    let query = AgentQuery { tenant: Some(tenant.clone()), ..Default::default() };
+    node.agents.find(&query).into_iter().find(|a| a.id == id).map(Json).ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "unknown_agent", format!("no agent {id:?} in tenant {tenant:?}"))
+    })
+}
+
+async fn delete_agent(
+    State(node): Shared,
+    headers: HeaderMap,
+    Path((tenant, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    authorize(&node, &headers)?;
+    node.agents.remove(&node, &tenant, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn audit_checkpoint(State(node): Shared) -> Result<Response, ApiError> {
+    let note = node.checkpoint.note().ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "no_checkpoint", "no checkpoint signed yet (the audit log is empty)")
+    })?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note).into_response())
 }

@@ -1,8 +1,9 @@
 //! `ossa node run`: wires the node's parts together and runs until stopped.
 //!
 //! Start-up order: load the node directory (key, certificate, CA, token, config) → open sled →
-//! open the audit log → start the swarm (listening, admission) → start Raft with the libp2p
-//! transport → start the inbound router and the join loop → serve the HTTP API. SIGINT or
+//! open the audit log and the agent directory → start the swarm (listening, admission, gossip)
+//! → start Raft with the libp2p transport → start the inbound router, the join loop,
+//! readiness tracking and agent maintenance → serve the HTTP API. SIGINT or
 //! SIGTERM shuts Raft down, flushes sled and exits.
 
 use std::net::SocketAddr;
@@ -17,9 +18,13 @@ use ossa_consensus::{Consensus, MemberNode, NodeId, RaftTimings};
 use ossa_trust::{parse_org_cert_pem, pem_to_der, NodeKey, Role};
 
 use crate::admission::{node_id_of, Admission};
+use crate::agents::directory::Directory;
+use crate::agents::service::{agents_topic, AgentService};
+use crate::checkpoints::LatestCheckpoint;
 use crate::config::{NodeConfig, NodeDir};
 use crate::metrics::Metrics;
-use crate::raft_glue::{run_router, Libp2pTransport};
+use crate::raft_glue::Libp2pTransport;
+use crate::router::run_router;
 use crate::swarm::{self, NetworkClient, SwarmSettings};
 
 /// Everything a running node's tasks share.
@@ -46,6 +51,12 @@ pub struct NodeContext {
     pub api_token: String,
     /// Set by [`crate::readiness::run_readiness`].
     pub ready: AtomicBool,
+    /// The agent directory and this org's agents.
+    pub agents: AgentService,
+    /// The org's node key (signs agent records and audit checkpoints).
+    pub key: Arc<NodeKey>,
+    /// The latest signed audit checkpoint.
+    pub checkpoint: LatestCheckpoint,
 }
 
 impl NodeContext {
@@ -75,7 +86,7 @@ pub struct RunOptions {
 pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     let RunOptions { dir, config } = options;
     let key_pem = read(&dir.key())?;
-    let key = NodeKey::from_pkcs8_pem(&key_pem).with_context(|| format!("{}", dir.key().display()))?;
+    let key = Arc::new(NodeKey::from_pkcs8_pem(&key_pem).with_context(|| format!("{}", dir.key().display()))?);
     let keypair = identity::Keypair::ed25519_from_bytes(key.secret_bytes()).context("node key")?;
     let peer_id = keypair.public().to_peer_id();
     let cert_pem = read(&dir.cert())
@@ -111,6 +122,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
             admission: Admission::new(ca_der),
             admission_timeout: Duration::from_secs(config.admission.timeout_secs),
             ban: Duration::from_secs(config.admission.ban_secs),
+            topics: vec![agents_topic(&cert.federation)],
         },
         metrics.clone(),
     )
@@ -136,11 +148,17 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         metrics,
         api_token,
         ready: AtomicBool::new(false),
+        agents: AgentService::new(Directory::open(&db)?, &cert.federation, key.clone()),
+        key,
+        checkpoint: LatestCheckpoint::default(),
     });
     tracing::info!(org = %node.org, %peer_id, node_id, role = %node.role, federation = %node.federation, "node starting");
     tokio::spawn(run_router(node.clone(), inbound));
     tokio::spawn(crate::membership::run_join_loop(node.clone(), config.bootstrap.is_empty()));
     tokio::spawn(crate::readiness::run_readiness(node.clone()));
+    tokio::spawn(crate::agents::service::run_maintenance(node.clone()));
+    tokio::spawn(crate::agents::sync::run_sync(node.clone()));
+    tokio::spawn(crate::checkpoints::run_checkpointer(node.clone()));
 
     let listener =
         tokio::net::TcpListener::bind(api_addr).await.with_context(|| format!("cannot listen on {api_addr}"))?;

@@ -98,10 +98,24 @@ impl TestnetManifest {
     }
 }
 
-/// Reserves `count` distinct free loopback ports (released just before the nodes bind them).
+/// Ports handed to testnet nodes come from below Linux's ephemeral range (32768-60999), so an
+/// outgoing connection of another process can never take a port between the check here and
+/// the node binding it; the start is random so concurrent testnets rarely pick the same.
+const PORT_RANGE: std::ops::Range<u16> = 20_000..32_000;
+
+/// Picks `count` distinct loopback ports that are free now.
 fn free_ports(count: usize) -> anyhow::Result<Vec<u16>> {
-    let listeners = (0..count).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<Result<Vec<_>, _>>()?;
-    Ok(listeners.iter().map(|l| l.local_addr().map(|a| a.port())).collect::<Result<_, _>>()?)
+    let span = PORT_RANGE.end - PORT_RANGE.start;
+    let offset: u16 = rand::random::<u16>() % span;
+    let ports: Vec<u16> = (0..span)
+        .map(|i| PORT_RANGE.start + (offset + i) % span)
+        .filter(|port| TcpListener::bind(("127.0.0.1", *port)).is_ok())
+        .take(count)
+        .collect();
+    if ports.len() < count {
+        bail!("found only {} free loopback ports in {PORT_RANGE:?}", ports.len());
+    }
+    Ok(ports)
 }
 
 /// `ossa testnet up`.

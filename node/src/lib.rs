@@ -1,17 +1,25 @@
 //! The OSSA federation node: the `ossa` binary's library.
 //!
 //! How data flows through a node:
-//! - [`swarm`] owns the libp2p swarm (TCP + Noise + Yamux, identify, `/ossa/admission/1`,
-//!   `/ossa/raft/1`); [`admission`] decides which peers are let in.
-//! - [`raft_glue`] carries Raft over the swarm and routes inbound requests; [`membership`]
-//!   joins the node to the Raft group; [`readiness`] tracks whether it has caught up; [`writes`] sends registry writes to the leader.
-//! - `ossa-consensus` applies committed entries to the registry and the `ossa-audit` log.
-//! - [`api`] serves the HTTP API; [`cli`] is the command line; [`launch`] runs local testnets.
+//! - [`swarm`] owns the libp2p swarm (TCP + Noise + Yamux, identify, gossipsub,
+//!   `/ossa/admission/1`, `/ossa/raft/1`); [`admission`] decides which peers are let in.
+//! - [`raft_glue`] carries Raft over the swarm; [`membership`] joins the node to the Raft
+//!   group; [`readiness`] tracks whether it has caught up; [`writes`] sends registry writes
+//!   to the leader.
+//! - `ossa-consensus` applies committed entries to the registry and the `ossa-audit` log;
+//!   [`checkpoints`] signs the log's tree head.
+//! - [`agents`] imports manifests, signs agent records, gossips them and keeps the directory;
+//!   [`router`] hands inbound requests and gossip to their component.
+//! - [`api`] serves the HTTP API; [`cli`] is the command line; [`launch`] runs local testnets;
+//!   [`mod@bench`] measures the performance goals.
 
 pub mod admission;
+pub mod agents;
 pub mod api;
+pub mod bench;
 #[macro_use]
 pub mod cli;
+pub mod checkpoints;
 pub mod config;
 pub mod daemon;
 pub mod launch;
@@ -19,6 +27,7 @@ pub mod membership;
 pub mod metrics;
 pub mod raft_glue;
 pub mod readiness;
+pub mod router;
 pub mod swarm;
 pub mod wire;
 pub mod writes;

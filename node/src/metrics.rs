@@ -38,6 +38,10 @@ pub struct Metrics {
     pub registry_tenants: Gauge,
     /// Entries in this node's audit log.
     pub audit_entries: Gauge,
+    /// Gossiped records refused, by reason.
+    pub records_rejected: Family<ReasonLabel, Counter>,
+    /// Records in the agent directory (tombstones included).
+    pub directory_records: Gauge,
 }
 
 impl Default for Metrics {
@@ -54,6 +58,8 @@ impl Default for Metrics {
             raft_is_leader: Gauge::default(),
             registry_tenants: Gauge::default(),
             audit_entries: Gauge::default(),
+            records_rejected: Family::default(),
+            directory_records: Gauge::default(),
         };
         root.register("admission_refused", "Peers refused at admission", metrics.admission_refused.clone());
         root.register("admission_accepted", "Peers admitted", metrics.admission_accepted.clone());
@@ -68,6 +74,8 @@ impl Default for Metrics {
         root.register("raft_is_leader", "1 when this node leads the Raft group", metrics.raft_is_leader.clone());
         root.register("registry_tenants", "Tenants in the registry", metrics.registry_tenants.clone());
         root.register("audit_entries", "Entries in the audit log", metrics.audit_entries.clone());
+        root.register("records_rejected", "Gossiped records refused", metrics.records_rejected.clone());
+        root.register("directory_records", "Records in the agent directory", metrics.directory_records.clone());
         Self { registry: root, ..metrics }
     }
 }
@@ -76,6 +84,11 @@ impl Metrics {
     /// Counts a refused admission.
     pub fn refused(&self, reason: &str) {
         self.admission_refused.get_or_create(&ReasonLabel { reason: reason.to_owned() }).inc();
+    }
+
+    /// Counts a refused gossiped record.
+    pub fn record_rejected(&self, reason: &str) {
+        self.records_rejected.get_or_create(&ReasonLabel { reason: reason.to_owned() }).inc();
     }
 
     /// The metrics in Prometheus text format.

@@ -2,23 +2,21 @@
 //!
 //! Outbound: openraft → [`Libp2pTransport::call`] → JSON of the [`RaftRpc`] inside a
 //! `RaftRequest` → [`NetworkClient::request`] to the target's peer id and addresses.
-//! Inbound: the swarm hands each request of an admitted peer to [`run_router`], which spawns
-//! one task per request: Raft RPCs go to `ossa_consensus::serve` (after checking the RPC's
-//! claimed sender is the authenticated peer), forwarded writes to the local Raft, and joins
-//! to [`crate::membership::handle_join`]. The answer goes back with `NetworkClient::respond`.
+//! Inbound: the router ([`crate::router`]) hands each request of an admitted peer to
+//! [`handle`]: Raft RPCs go to `ossa_consensus::serve` (after checking the RPC's claimed
+//! sender is the authenticated peer), forwarded writes to the local Raft, joins to
+//! [`crate::membership::handle_join`], read-index requests to the local Raft.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use libp2p::{Multiaddr, PeerId};
 use ossa_consensus::{
     serve, MemberNode, NodeId, Proposal, RaftRpc, RaftRpcReply, RaftTransport, RegistryCommand, TransportError,
 };
-use tokio::sync::mpsc;
 
 use crate::admission::{node_id_of, AdmittedPeer};
 use crate::daemon::NodeContext;
-use crate::swarm::{Inbound, NetError, NetworkClient};
+use crate::swarm::{NetError, NetworkClient};
 use crate::wire::pb::{self, raft_request, raft_response};
 use crate::writes::leader_response;
 
@@ -56,7 +54,7 @@ impl RaftTransport for Libp2pTransport {
         let response = self.net.request(peer, addrs, request, timeout).await.map_err(|e| match e {
             NetError::Unreachable(..) | NetError::Stopped => TransportError::Unreachable(e.to_string()),
             NetError::Timeout(_, after) => TransportError::Timeout(after),
-            NetError::Failed(..) => TransportError::Failed(e.to_string()),
+            NetError::Failed(..) | NetError::Publish(_) => TransportError::Failed(e.to_string()),
         })?;
         match response.body {
             Some(raft_response::Body::RpcReply(bytes)) => {
@@ -68,22 +66,12 @@ impl RaftTransport for Libp2pTransport {
     }
 }
 
-/// Answers inbound requests until the swarm stops.
-pub async fn run_router(node: Arc<NodeContext>, mut inbound: mpsc::Receiver<Inbound>) {
-    while let Some(Inbound { from, request, channel }) = inbound.recv().await {
-        let node = node.clone();
-        tokio::spawn(async move {
-            let response = handle(&node, from, request).await;
-            node.net.respond(channel, response).await;
-        });
-    }
-}
-
 fn error(message: impl Into<String>) -> pb::RaftResponse {
     pb::RaftResponse { body: Some(raft_response::Body::Error(message.into())) }
 }
 
-async fn handle(node: &NodeContext, from: AdmittedPeer, request: pb::RaftRequest) -> pb::RaftResponse {
+/// Answers one inbound `/ossa/raft/1` request of an admitted peer.
+pub async fn handle(node: &NodeContext, from: AdmittedPeer, request: pb::RaftRequest) -> pb::RaftResponse {
     match request.body {
         Some(raft_request::Body::Rpc(bytes)) => {
             let rpc: RaftRpc = match serde_json::from_slice(&bytes) {

@@ -22,11 +22,17 @@ pub const ADMISSION_PROTOCOL: StreamProtocol = StreamProtocol::new("/ossa/admiss
 /// Protocol id of Raft RPCs, joins and forwarded writes.
 pub const RAFT_PROTOCOL: StreamProtocol = StreamProtocol::new("/ossa/raft/1");
 
+/// Protocol id of agent directory sync.
+pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/ossa/sync/1");
+
 /// Largest admission message: a certificate is under 2 KiB; 64 KiB leaves room for a chain.
 pub const MAX_ADMISSION_MESSAGE: usize = 64 * 1024;
 /// Largest Raft message: openraft sends at most `max_payload_entries` (300) entries per
 /// AppendEntries and 3 MiB snapshot chunks; 16 MiB bounds both with room to spare.
 pub const MAX_RAFT_MESSAGE: usize = 16 * 1024 * 1024;
+
+/// Largest sync message: a page holds at most 256 records of at most 16 KiB each.
+pub const MAX_SYNC_MESSAGE: usize = 4 * 1024 * 1024 + 1024;
 
 /// Length-prefixed protobuf codec for one request/response pair with a size limit.
 pub struct ProstCodec<Req, Resp> {

@@ -26,6 +26,7 @@ fn rogue(key: &NodeKey, cert_pem: &str, ca_der: Vec<u8>, bootstrap: Multiaddr) -
         admission: Admission::new(ca_der),
         admission_timeout: Duration::from_secs(10),
         ban: Duration::from_secs(60),
+        topics: vec![],
     };
     let (client, _inbound) = swarm::spawn(settings, Arc::new(Metrics::default())).expect("rogue swarm");
     client

@@ -165,3 +165,69 @@ async fn bad_http_input_is_refused_with_a_json_error_and_changes_nothing() {
     assert_eq!(missing.status, 404);
     assert_eq!(missing.body["error"]["code"], "not_found");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_export_verifies_against_the_served_checkpoint_and_a_cut_copy_does_not() {
+    let _serial = SERIAL.lock().await;
+    let net = federation();
+    let leader = leader(&net, 0).await;
+    assert_eq!(net.create_tenant(leader, "audited").await.expect("create").status, 201);
+    let node = (leader + 1) % net.len();
+    let checkpoint = net
+        .wait_until("a checkpoint covering the tenant is signed", SETTLE, || async {
+            let answer = net.get_text(node, "/v1/audit/checkpoint").await.ok()?;
+            let checkpoint = ossa_audit::parse_checkpoint(&answer).ok()?;
+            (checkpoint.size >= 4).then_some(answer)
+        })
+        .await
+        .expect("checkpoint");
+    let export = net.get_text(node, "/v1/audit/export").await.expect("export");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (note, log, cut) = (dir.path().join("cp.note"), dir.path().join("log.jsonl"), dir.path().join("cut.jsonl"));
+    std::fs::write(&note, &checkpoint).expect("write");
+    std::fs::write(&log, &export).expect("write");
+    let cert = net.node(node).dir.join("org.pem");
+    let verify = |file: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ossa"))
+            .arg("audit")
+            .arg("verify")
+            .arg(file)
+            .arg("--checkpoint")
+            .arg(&note)
+            .arg("--cert")
+            .arg(&cert)
+            .output()
+            .expect("run ossa")
+    };
+    let ok = verify(&log);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+
+    // Cut the tail below the checkpoint and fix up the header so the file is self-consistent:
+    // only the signed checkpoint can tell that history is missing.
+    let lines: Vec<&str> = export.lines().collect();
+    let kept = &lines[1..3];
+    let header = serde_json::json!({
+        "format": "ossa-audit-export", "version": 1, "origin": format!("testnet/{}", net.node(node).org),
+        "entries": kept.len(),
+        "head": serde_json::from_str::<serde_json::Value>(kept[kept.len() - 1]).expect("entry")["leaf_hash"],
+    });
+    std::fs::write(&cut, format!("{header}\n{}\n", kept.join("\n"))).expect("write");
+    let refused = verify(&cut);
+    assert!(!refused.status.success(), "a cut log must not verify against the checkpoint");
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(message.contains("entry 2"), "names the first missing entry: {message}");
+
+    // Another org's certificate does not vouch for this checkpoint.
+    let other_cert = net.node((node + 1) % net.len()).dir.join("org.pem");
+    let wrong = std::process::Command::new(env!("CARGO_BIN_EXE_ossa"))
+        .args(["audit", "verify"])
+        .arg(&log)
+        .arg("--checkpoint")
+        .arg(&note)
+        .arg("--cert")
+        .arg(&other_cert)
+        .output()
+        .expect("run ossa");
+    assert!(!wrong.status.success());
+}

@@ -127,6 +127,13 @@ impl Federation {
         Self::answer(request.send().await?).await
     }
 
+    /// `DELETE path` on node `i`, with its token.
+    pub async fn delete(&self, i: usize, path: &str) -> anyhow::Result<Answer> {
+        let response =
+            self.http.delete(format!("{}{path}", self.node(i).api)).bearer_auth(self.token(i)?).send().await?;
+        Self::answer(response).await
+    }
+
     /// Creates tenant `name` through node `i`.
     pub async fn create_tenant(&self, i: usize, name: &str) -> anyhow::Result<Answer> {
         self.post_raw(i, "/v1/tenants", serde_json::to_vec(&serde_json::json!({ "name": name }))?, true).await

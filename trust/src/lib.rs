@@ -8,12 +8,16 @@
 //! 3. on every connection the node runs [`verify_org_cert`] against the CA certificate and
 //!    then binds the returned key / peer id to the Noise-authenticated peer.
 //!
+//! Messages that travel beyond one connection (gossiped agent records) carry their own
+//! signature: [`sign_envelope`] / [`verify_envelope`] sign exact bytes under a domain.
+//!
 //! All PEM/DER input is size-limited ([`MAX_PEM_BYTES`]) and parsing never panics. This crate
 //! is synchronous and knows nothing of libp2p or tokio.
 
 mod ca;
 mod cert;
 mod csr;
+mod envelope;
 mod error;
 mod fields;
 mod identity;
@@ -26,6 +30,7 @@ mod role;
 pub use ca::{FederationCa, MAX_CERT_DAYS};
 pub use cert::{parse_org_cert_pem, verify_org_cert, OrgCertificate};
 pub use csr::{create_csr, inspect_csr, CsrInfo};
+pub use envelope::{sign_envelope, verify_envelope, MAX_DOMAIN_LEN};
 pub use error::{AdmissionError, TrustError};
 pub use identity::{verify_signature, NodeKey};
 pub use names::{validate_federation_name, validate_org_name};

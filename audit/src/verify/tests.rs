@@ -44,9 +44,11 @@ fn round_trip_verifies() {
         assert_eq!(report.entries, n);
         let header: serde_json::Value = serde_json::from_str(&lines[0]).expect("header");
         assert_eq!(header["format"], "ossa-audit-export");
-        assert_eq!(header["version"], 1);
+        assert_eq!(header["version"], 2);
         assert_eq!(header["entries"], n);
         assert_eq!(header["head"], json!(report.head));
+        assert_eq!(header["root"], json!(report.root));
+        assert_eq!(report.version, 2);
     }
 }
 
@@ -136,7 +138,7 @@ fn changed_header_is_detected() {
     let cases = [
         ("\"entries\":3", "\"entries\":2", Problem::ExtraEntry(2)),
         ("\"entries\":3", "\"entries\":4", Problem::CountMismatch { header: 4, found: 3 }),
-        ("\"version\":1", "\"version\":2", Problem::UnsupportedVersion(2)),
+        ("\"version\":2", "\"version\":3", Problem::UnsupportedVersion(3)),
         (
             &head,
             &hex::encode([1u8; 32]),
@@ -183,4 +185,93 @@ fn garbage_and_limits_are_errors() {
     lines.push("{}".into());
     let err = verify_lines(&lines).expect_err("extra");
     assert_eq!((err.line, err.entry), (3, Some(1)));
+}
+
+/// The header of `lines` as a JSON object.
+fn header(lines: &[String]) -> serde_json::Map<String, serde_json::Value> {
+    match serde_json::from_str(&lines[0]).expect("header") {
+        serde_json::Value::Object(m) => m,
+        other => panic!("header is {other}"),
+    }
+}
+
+/// Re-encodes a header in the export's field order.
+fn encode_header(m: &serde_json::Map<String, serde_json::Value>) -> String {
+    let h: ExportHeader = serde_json::from_value(serde_json::Value::Object(m.clone())).expect("header");
+    serde_json::to_string(&h).expect("json")
+}
+
+#[test]
+fn version_1_exports_still_verify() {
+    let mut lines = export_lines(4);
+    let v2 = verify_lines(&lines).expect("v2");
+    let mut h = header(&lines);
+    h.remove("root");
+    h.insert("version".into(), json!(1));
+    lines[0] = encode_header(&h);
+    let v1 = verify_lines(&lines).expect("v1 verifies");
+    assert_eq!((v1.version, &v1.root), (1, &v2.root));
+    h.insert("root".into(), json!(v2.root));
+    lines[0] = encode_header(&h);
+    assert!(matches!(verify_lines(&lines).expect_err("root in v1").problem, Problem::BadHeader(_)));
+}
+
+#[test]
+fn header_root_is_checked() {
+    let mut lines = export_lines(3);
+    let mut h = header(&lines);
+    let root = h["root"].as_str().expect("root").to_owned();
+    h.insert("root".into(), json!(hex::encode([0u8; 32])));
+    lines[0] = encode_header(&h);
+    let err = verify_lines(&lines).expect_err("detected");
+    assert_eq!((err.line, err.entry), (1, None));
+    assert_eq!(err.problem, Problem::RootMismatch { header: hex::encode([0u8; 32]), computed: root });
+    h.remove("root");
+    lines[0] = encode_header(&h);
+    assert!(matches!(verify_lines(&lines).expect_err("no root").problem, Problem::BadHeader(_)));
+}
+
+/// A checkpoint of the first `size` entries of `lines`' log, from the export itself.
+fn checkpoint_at(size: u64) -> crate::Checkpoint {
+    let full = export_lines(size);
+    let root = hex::decode(header(&full)["root"].as_str().expect("root")).expect("hex");
+    crate::Checkpoint { origin: "node-a.example".into(), size, root: root.try_into().expect("32 bytes") }
+}
+
+fn verify_lines_against(lines: &[String], cp: &crate::Checkpoint) -> Result<VerifyReport, VerifyError> {
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    verify_export_against(text.as_bytes(), cp)
+}
+
+#[test]
+fn export_verifies_against_its_own_and_earlier_checkpoints() {
+    let lines = export_lines(6);
+    for size in 0..=6 {
+        let report = verify_lines_against(&lines, &checkpoint_at(size)).expect("verifies");
+        assert_eq!(report.entries, 6);
+    }
+}
+
+#[test]
+fn cut_tail_is_caught_against_a_checkpoint() {
+    let cp = checkpoint_at(6);
+    let shorter = export_lines(4); // a consistent, shorter export: header and all
+    assert!(verify_lines(&shorter).is_ok());
+    let err = verify_lines_against(&shorter, &cp).expect_err("cut");
+    assert_eq!((err.line, err.entry), (6, Some(4)));
+    assert_eq!(err.problem, Problem::ShorterThanCheckpoint { checkpoint: 6, found: 4 });
+}
+
+#[test]
+fn other_history_or_origin_is_caught_against_a_checkpoint() {
+    let cp = crate::Checkpoint { root: [7; 32], ..checkpoint_at(3) };
+    let err = verify_lines_against(&export_lines(5), &cp).expect_err("other root");
+    assert_eq!((err.line, err.entry), (4, None));
+    assert!(matches!(err.problem, Problem::CheckpointRootMismatch { size: 3, .. }));
+    let cp = crate::Checkpoint { origin: "node-b.example".into(), ..checkpoint_at(3) };
+    let err = verify_lines_against(&export_lines(5), &cp).expect_err("other origin");
+    assert!(matches!(err.problem, Problem::OriginMismatch { .. }));
+    let empty = crate::Checkpoint { root: [7; 32], ..checkpoint_at(0) };
+    let err = verify_lines_against(&export_lines(2), &empty).expect_err("empty root");
+    assert!(matches!(err.problem, Problem::CheckpointRootMismatch { size: 0, .. }));
 }

@@ -68,7 +68,7 @@ fn ca_copy_path(cert_out: &Path) -> std::path::PathBuf {
 /// Signs the CSR at `csr` as `role` after checking it binds the org to its own key; writes
 /// the certificate to `out` and the CA certificate beside it. Returns the org name.
 pub fn admit_org(ca: &FederationCa, csr: &Path, out: &Path, role: Role, days: u32) -> anyhow::Result<String> {
-    let csr_pem = read_limited(csr)?;
+    let csr_pem = read_limited(csr, MAX_PEM_BYTES)?;
     let info = inspect_csr(&csr_pem).with_context(|| format!("{}", csr.display()))?;
     let from_key = peer_id_of_key(&info.public_key).context("CSR key is not a valid ed25519 key")?;
     if from_key.to_string() != info.peer_id {
@@ -85,21 +85,46 @@ pub fn admit_org(ca: &FederationCa, csr: &Path, out: &Path, role: Role, days: u3
     Ok(info.org)
 }
 
-/// `ossa audit verify`: checks an export offline.
-pub fn audit_verify(file: &Path, json: bool) -> anyhow::Result<ExitCode> {
-    let reader = std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
-    match ossa_audit::verify_export(BufReader::new(reader)) {
+/// Reads a signed checkpoint and checks its signature against the org certificate `cert`.
+fn trusted_checkpoint(note_path: &Path, cert_path: &Path) -> anyhow::Result<ossa_audit::Checkpoint> {
+    let note = read_limited(note_path, ossa_audit::MAX_NOTE_LEN)?;
+    let cert = ossa_trust::parse_org_cert_pem(&read_limited(cert_path, MAX_PEM_BYTES)?)
+        .with_context(|| format!("{}", cert_path.display()))?;
+    let unverified = ossa_audit::parse_checkpoint(&note).with_context(|| format!("{}", note_path.display()))?;
+    let expected_origin = format!("{}/{}", cert.federation, cert.org);
+    if unverified.origin != expected_origin {
+        bail!(
+            "{} is a checkpoint of {:?}, but {} belongs to {expected_origin:?}",
+            note_path.display(),
+            unverified.origin,
+            cert_path.display()
+        );
+    }
+    ossa_audit::verify_checkpoint(&note, &expected_origin, &cert.public_key)
+        .with_context(|| format!("{} is not signed by the key of {}", note_path.display(), cert_path.display()))
+}
+
+/// `ossa audit verify`: checks an export offline, optionally against a signed checkpoint.
+pub fn audit_verify(file: &Path, trusted: Option<(&Path, &Path)>, json: bool) -> anyhow::Result<ExitCode> {
+    let checkpoint = trusted.map(|(note, cert)| trusted_checkpoint(note, cert)).transpose()?;
+    let reader = BufReader::new(std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?);
+    let outcome = match &checkpoint {
+        Some(checkpoint) => ossa_audit::verify_export_against(reader, checkpoint),
+        None => ossa_audit::verify_export(reader),
+    };
+    match outcome {
         Ok(report) => {
             if json {
-                let body = serde_json::json!({ "ok": true, "origin": report.origin, "entries": report.entries, "head": report.head });
+                let body = serde_json::json!({
+                    "ok": true, "origin": report.origin, "entries": report.entries, "head": report.head,
+                    "root": report.root, "checkpoint_size": checkpoint.as_ref().map(|c| c.size),
+                });
                 out!("{body}");
             } else {
-                out!(
-                    "ok: {} entries from {}, head {}",
-                    report.entries,
-                    report.origin,
-                    report.head.as_deref().unwrap_or("-")
-                );
+                out!("ok: {} entries from {}, root {}", report.entries, report.origin, report.root);
+                if let Some(checkpoint) = &checkpoint {
+                    out!("    matches the signed checkpoint at size {}", checkpoint.size);
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -117,10 +142,10 @@ pub fn audit_verify(file: &Path, json: bool) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn read_limited(path: &Path) -> anyhow::Result<String> {
+fn read_limited(path: &Path, limit: usize) -> anyhow::Result<String> {
     let len = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?.len();
-    if len > MAX_PEM_BYTES as u64 {
-        bail!("{} is {len} bytes; a CSR is at most {MAX_PEM_BYTES}", path.display());
+    if len > limit as u64 {
+        bail!("{} is {len} bytes; the limit for this file is {limit}", path.display());
     }
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }

@@ -8,6 +8,7 @@ use anyhow::{bail, Context};
 use serde_json::Value;
 
 use super::{table, ClientArgs};
+use crate::agents::directory::AgentView;
 use crate::api::{MemberView, Status};
 use crate::config::{NodeConfig, NodeDir, DEFAULT_API};
 
@@ -40,11 +41,17 @@ fn endpoint(args: &ClientArgs) -> anyhow::Result<Endpoint> {
     Ok(Endpoint { base: base.trim_end_matches('/').to_owned(), token })
 }
 
+/// A request body: JSON, or raw bytes (a manifest).
+enum Body {
+    Json(Value),
+    Raw(Vec<u8>),
+}
+
 async fn call(
     args: &ClientArgs,
     method: reqwest::Method,
     path: &str,
-    body: Option<Value>,
+    body: Option<Body>,
 ) -> anyhow::Result<reqwest::Response> {
     let endpoint = endpoint(args)?;
     let client = reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build()?;
@@ -52,8 +59,10 @@ async fn call(
     if let Some(token) = &endpoint.token {
         request = request.bearer_auth(token);
     }
-    if let Some(body) = body {
-        request = request.json(&body);
+    match body {
+        Some(Body::Json(body)) => request = request.json(&body),
+        Some(Body::Raw(bytes)) => request = request.header("content-type", "application/octet-stream").body(bytes),
+        None => {}
     }
     let response = request.send().await.with_context(|| format!("cannot reach the node API at {}", endpoint.base))?;
     if response.status().is_success() {
@@ -115,7 +124,7 @@ pub async fn members(args: &ClientArgs) -> anyhow::Result<ExitCode> {
 /// `ossa tenant create`.
 pub async fn tenant_create(args: &ClientArgs, name: &str) -> anyhow::Result<ExitCode> {
     let body = serde_json::json!({ "name": name });
-    let tenant: Value = call(args, reqwest::Method::POST, "/v1/tenants", Some(body)).await?.json().await?;
+    let tenant: Value = call(args, reqwest::Method::POST, "/v1/tenants", Some(Body::Json(body))).await?.json().await?;
     if args.json {
         out!("{tenant}");
     } else {
@@ -150,6 +159,119 @@ pub async fn audit_export(args: &ClientArgs, out: &Path) -> anyhow::Result<ExitC
         out!("{}", serde_json::json!({ "out": out, "entries": entries, "bytes": bytes.len() }));
     } else {
         out!("exported {entries} entries ({} bytes) to {}", bytes.len(), out.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn query_string(pairs: &[(&str, Option<&str>)]) -> String {
+    let encoded: Vec<String> = pairs.iter().filter_map(|(k, v)| v.map(|v| format!("{k}={}", url_encode(v)))).collect();
+    if encoded.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", encoded.join("&"))
+    }
+}
+
+fn url_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn print_agents(args: &ClientArgs, agents: &[AgentView]) -> anyhow::Result<()> {
+    if args.json {
+        out!("{}", serde_json::to_string_pretty(agents)?);
+        return Ok(());
+    }
+    let rows = agents
+        .iter()
+        .map(|a| {
+            vec![
+                a.tenant.clone(),
+                a.id.clone(),
+                a.name.clone(),
+                a.org.clone(),
+                a.capabilities.join(","),
+                a.protocol.clone(),
+                a.endpoint.clone(),
+            ]
+        })
+        .collect::<Vec<_>>();
+    table::print(&["tenant", "id", "name", "org", "capabilities", "protocol", "endpoint"], &rows);
+    Ok(())
+}
+
+/// `ossa agent register`.
+pub async fn agent_register(args: &ClientArgs, file: &Path, tenant: &str) -> anyhow::Result<ExitCode> {
+    let limit = crate::agents::manifest::MAX_MANIFEST_BYTES as u64;
+    let len = std::fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?.len();
+    if len > limit {
+        bail!("{} is {len} bytes; a manifest is at most {limit}", file.display());
+    }
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let path = format!("/v1/agents{}", query_string(&[("tenant", Some(tenant))]));
+    let response = call(args, reqwest::Method::POST, &path, Some(Body::Raw(bytes)))
+        .await
+        .with_context(|| format!("{} was not registered", file.display()))?;
+    let agent: AgentView = response.json().await?;
+    if args.json {
+        out!("{}", serde_json::to_string_pretty(&agent)?);
+    } else {
+        out!(
+            "registered {}/{} ({}) with capabilities: {}",
+            agent.tenant,
+            agent.id,
+            agent.format,
+            agent.capabilities.join(", ")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ossa agent find` and `ossa agent list`.
+pub async fn agent_find(
+    args: &ClientArgs,
+    capability: Option<&str>,
+    tenant: Option<&str>,
+    tier: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let endpoint = if capability.is_some() { "/v1/agents/search" } else { "/v1/agents" };
+    let path = format!("{endpoint}{}", query_string(&[("capability", capability), ("tenant", tenant), ("tier", tier)]));
+    let agents: Vec<AgentView> = get_json(args, &path).await?;
+    print_agents(args, &agents)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ossa agent remove`.
+pub async fn agent_remove(args: &ClientArgs, id: &str, tenant: Option<&str>) -> anyhow::Result<ExitCode> {
+    let (tenant, id) = match (tenant, id.split_once('/')) {
+        (Some(tenant), _) => (tenant, id),
+        (None, Some((tenant, id))) => (tenant, id),
+        (None, None) => bail!("give the tenant with --tenant or as TENANT/ID"),
+    };
+    let path = format!("/v1/agents/{}/{}", url_encode(tenant), url_encode(id));
+    call(args, reqwest::Method::DELETE, &path, None).await?;
+    if args.json {
+        out!("{}", serde_json::json!({ "removed": { "tenant": tenant, "id": id } }));
+    } else {
+        out!("removed {tenant}/{id}; the tombstone is gossiped to the federation");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ossa audit checkpoint`.
+pub async fn audit_checkpoint(args: &ClientArgs, out: &Path) -> anyhow::Result<ExitCode> {
+    let note = call(args, reqwest::Method::GET, "/v1/audit/checkpoint", None).await?.text().await?;
+    std::fs::write(out, &note).with_context(|| format!("cannot write {}", out.display()))?;
+    let checkpoint = ossa_audit::parse_checkpoint(&note)?;
+    if args.json {
+        out!("{}", serde_json::json!({ "out": out, "origin": checkpoint.origin, "size": checkpoint.size }));
+    } else {
+        out!("checkpoint of {} at size {} written to {}", checkpoint.origin, checkpoint.size, out.display());
     }
     Ok(ExitCode::SUCCESS)
 }

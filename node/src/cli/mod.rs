@@ -55,9 +55,78 @@ enum Command {
     /// Create and list tenants.
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// Register, find and remove agents.
+    #[command(subcommand)]
+    Agent(AgentCommand),
     /// Export and verify a node's audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Measure a performance goal of the design on this machine.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Capability query latency on a large agent directory (goal: p99 < 1 ms on 100k agents).
+    Query {
+        /// Agents in the directory.
+        #[arg(long, default_value_t = 100_000)]
+        records: usize,
+        /// Queries to time.
+        #[arg(long, default_value_t = 20_000)]
+        queries: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AgentCommand {
+    /// Register an agent from an OSSA manifest (YAML) or an A2A agent card (JSON): the node
+    /// signs an agent record and gossips it to the federation.
+    Register {
+        /// The manifest or agent card.
+        file: PathBuf,
+        /// Tenant of this node's org to register it in.
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Find agents by capability, answered from the node's local directory.
+    Find {
+        /// Capability the agent must have.
+        #[arg(long)]
+        capability: String,
+        /// Only agents of this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Only agents certified at this tier.
+        #[arg(long)]
+        tier: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List the agents the node knows.
+    List {
+        /// Only agents of this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Remove an agent of this node's org (gossips a signed tombstone).
+    Remove {
+        /// Agent id, or TENANT/ID.
+        id: String,
+        /// Tenant of the agent (unless given as TENANT/ID).
+        #[arg(long)]
+        tenant: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -222,15 +291,48 @@ enum AuditCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
-    /// Verify an exported audit log offline: every entry, hash and chain link. Exits non-zero
-    /// naming the first bad entry.
+    /// Download the node's latest signed checkpoint (a C2SP signed note).
+    Checkpoint {
+        /// File to write.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Verify an exported audit log offline: every entry, hash, chain link and the Merkle
+    /// root; with --checkpoint, also that the log matches that signed checkpoint and is not
+    /// cut short of it. Exits non-zero naming the first bad entry.
     Verify {
         /// The exported file.
         file: PathBuf,
+        /// A checkpoint of the log (from `ossa audit checkpoint` or GET /v1/audit/checkpoint).
+        #[arg(long, requires = "cert")]
+        checkpoint: Option<PathBuf>,
+        /// The org certificate of the log's node, whose key must have signed the checkpoint.
+        #[arg(long, requires = "checkpoint")]
+        cert: Option<PathBuf>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
+}
+
+fn print_bench(report: &crate::bench::BenchReport, json: bool) -> anyhow::Result<ExitCode> {
+    if json {
+        out!("{}", serde_json::to_string(report)?);
+    } else {
+        out!("bench {}: {}", report.bench, report.setup);
+        out!(
+            "  {} ops, {:.0}/s, p50 {:.1} us, p99 {:.1} us, max {:.1} us (goal: {})",
+            report.operations,
+            report.rate_per_s,
+            report.p50_us,
+            report.p99_us,
+            report.max_us,
+            report.goal
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Writes one line to stdout; exits quietly if the reader has gone away.
@@ -298,8 +400,29 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Members(args) => client::members(&args).await,
         Command::Tenant(TenantCommand::Create { name, client }) => client::tenant_create(&client, &name).await,
         Command::Tenant(TenantCommand::List(args)) => client::tenant_list(&args).await,
+        Command::Agent(AgentCommand::Register { file, tenant, client }) => {
+            client::agent_register(&client, &file, &tenant).await
+        }
+        Command::Agent(AgentCommand::Find { capability, tenant, tier, client }) => {
+            client::agent_find(&client, Some(&capability), tenant.as_deref(), tier.as_deref()).await
+        }
+        Command::Agent(AgentCommand::List { tenant, client }) => {
+            client::agent_find(&client, None, tenant.as_deref(), None).await
+        }
+        Command::Agent(AgentCommand::Remove { id, tenant, client }) => {
+            client::agent_remove(&client, &id, tenant.as_deref()).await
+        }
         Command::Audit(AuditCommand::Export { out, client }) => client::audit_export(&client, &out).await,
-        Command::Audit(AuditCommand::Verify { file, json }) => admin::audit_verify(&file, json),
+        Command::Audit(AuditCommand::Checkpoint { out, client }) => client::audit_checkpoint(&client, &out).await,
+        Command::Audit(AuditCommand::Verify { file, checkpoint, cert, json }) => {
+            let trusted = checkpoint.zip(cert);
+            admin::audit_verify(&file, trusted.as_ref().map(|(c, p)| (c.as_path(), p.as_path())), json)
+        }
+        Command::Bench(BenchCommand::Query { records, queries, json }) => {
+            eprintln!("building a directory of {records} agents ...");
+            let report = tokio::task::spawn_blocking(move || crate::bench::query(records, queries)).await??;
+            print_bench(&report, json)
+        }
     }
 }
 

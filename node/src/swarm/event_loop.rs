@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, PublishError};
 use libp2p::request_response::{self, Message, OutboundRequestId};
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::SwarmEvent;
@@ -12,7 +13,10 @@ use libp2p::{identity, noise, tcp, yamux, Multiaddr, PeerId, Swarm};
 use tokio::sync::{mpsc, oneshot};
 
 use super::behaviour::{Behaviour, BehaviourEvent};
-use super::{Command, Inbound, NetError, NetworkClient, NetworkView, COMMAND_QUEUE, INBOUND_QUEUE};
+use super::{
+    Command, Inbound, InboundGossip, InboundRequest, InboundSync, NetError, NetworkClient, NetworkView, COMMAND_QUEUE,
+    INBOUND_QUEUE,
+};
 use crate::admission::{Admission, AdmittedPeer};
 use crate::metrics::Metrics;
 use crate::wire::pb;
@@ -38,6 +42,8 @@ pub struct SwarmSettings {
     pub admission_timeout: Duration,
     /// Time a refused peer stays banned.
     pub ban: Duration,
+    /// Gossip topics to subscribe to.
+    pub topics: Vec<String>,
 }
 
 type Reply = oneshot::Sender<Result<pb::RaftResponse, NetError>>;
@@ -55,6 +61,7 @@ struct EventLoop {
     /// Requests waiting for their peer to be connected and admitted.
     queued: HashMap<PeerId, Vec<(pb::RaftRequest, Reply)>>,
     pending: HashMap<OutboundRequestId, Reply>,
+    pending_sync: HashMap<OutboundRequestId, oneshot::Sender<Result<pb::SyncResponse, NetError>>>,
     listen_addrs: Vec<Multiaddr>,
 }
 
@@ -71,6 +78,9 @@ pub fn spawn(
         .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
         .build();
     swarm.listen_on(settings.listen.clone())?;
+    for topic in &settings.topics {
+        swarm.behaviour_mut().gossipsub.subscribe(&IdentTopic::new(topic.clone()))?;
+    }
     let (command_tx, commands) = mpsc::channel(COMMAND_QUEUE);
     let (inbound, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
     let event_loop = EventLoop {
@@ -84,6 +94,7 @@ pub fn spawn(
         banned: HashMap::new(),
         queued: HashMap::new(),
         pending: HashMap::new(),
+        pending_sync: HashMap::new(),
         listen_addrs: Vec::new(),
     };
     tokio::spawn(event_loop.run());
@@ -156,6 +167,27 @@ impl EventLoop {
                 // The peer may have gone; then the answer is dropped, as the peer would.
                 let _ = self.swarm.behaviour_mut().raft.send_response(channel, response);
             }
+            Command::Publish { topic, data, reply } => {
+                let result = match self.swarm.behaviour_mut().gossipsub.publish(IdentTopic::new(topic), data) {
+                    Ok(_) | Err(PublishError::NoPeersSubscribedToTopic) | Err(PublishError::Duplicate) => Ok(()),
+                    Err(err) => Err(NetError::Publish(err.to_string())),
+                };
+                let _ = reply.send(result);
+            }
+            Command::Validate { message_id, source, acceptance } => {
+                self.swarm.behaviour_mut().gossipsub.report_message_validation_result(&message_id, &source, acceptance);
+            }
+            Command::Sync { peer, request, reply } => {
+                if self.admitted.contains_key(&peer) {
+                    let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+                    self.pending_sync.insert(id, reply);
+                } else {
+                    let _ = reply.send(Err(NetError::Unreachable(peer, "not an admitted peer".into())));
+                }
+            }
+            Command::RespondSync { channel, response } => {
+                let _ = self.swarm.behaviour_mut().sync.send_response(channel, response);
+            }
             Command::View { reply } => {
                 let view = NetworkView {
                     listen_addrs: self.listen_addrs.clone(),
@@ -202,6 +234,8 @@ impl EventLoop {
             }
             SwarmEvent::Behaviour(BehaviourEvent::Admission(event)) => self.on_admission(event),
             SwarmEvent::Behaviour(BehaviourEvent::Raft(event)) => self.on_raft(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => self.on_gossip(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync(event),
             _ => {}
         }
     }
@@ -256,7 +290,7 @@ impl EventLoop {
                     tracing::debug!(%peer, "dropping request from unadmitted peer");
                     return;
                 };
-                if self.inbound.try_send(Inbound { from, request, channel }).is_err() {
+                if self.inbound.try_send(Inbound::Request(InboundRequest { from, request, channel })).is_err() {
                     tracing::warn!(%peer, "router busy; dropping request");
                 }
             }
@@ -271,6 +305,58 @@ impl EventLoop {
                 }
             }
             _ => {}
+        }
+    }
+
+    fn on_sync(&mut self, event: request_response::Event<pb::SyncRequest, pb::SyncResponse>) {
+        match event {
+            request_response::Event::Message { peer, message: Message::Request { request, channel, .. }, .. } => {
+                let Some(from) = self.admitted.get(&peer).cloned() else {
+                    self.metrics.unadmitted_requests.inc();
+                    return;
+                };
+                if self.inbound.try_send(Inbound::Sync(InboundSync { from, request, channel })).is_err() {
+                    tracing::warn!(%peer, "router busy; dropping sync request");
+                }
+            }
+            request_response::Event::Message { message: Message::Response { request_id, response }, .. } => {
+                if let Some(reply) = self.pending_sync.remove(&request_id) {
+                    let _ = reply.send(Ok(response));
+                }
+            }
+            request_response::Event::OutboundFailure { peer, request_id, error, .. } => {
+                if let Some(reply) = self.pending_sync.remove(&request_id) {
+                    let _ = reply.send(Err(NetError::Failed(peer, error.to_string())));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_gossip(&mut self, event: gossipsub::Event) {
+        let gossipsub::Event::Message { propagation_source, message_id, message } = event else { return };
+        if !self.admitted.contains_key(&propagation_source) {
+            self.metrics.unadmitted_requests.inc();
+            self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
+                &message_id,
+                &propagation_source,
+                MessageAcceptance::Reject,
+            );
+            return;
+        }
+        let gossip = InboundGossip {
+            source: propagation_source,
+            message_id: message_id.clone(),
+            topic: message.topic.into_string(),
+            data: message.data,
+        };
+        if self.inbound.try_send(Inbound::Gossip(gossip)).is_err() {
+            tracing::warn!(peer = %propagation_source, "router busy; ignoring gossip message");
+            self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
+                &message_id,
+                &propagation_source,
+                MessageAcceptance::Ignore,
+            );
         }
     }
 

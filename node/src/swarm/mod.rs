@@ -4,12 +4,13 @@
 //!  NetworkClient ──Command (bounded)──▶ EventLoop (owns Swarm<Behaviour>)
 //!                                         │  admission on every connection
 //!                                         │  outbound requests, held until the peer is admitted
-//!  router task ◀──Inbound (bounded)───────┘  inbound /ossa/raft/1 requests of admitted peers
-//!       └── answers with Command::Respond
+//!  router task ◀──Inbound (bounded)───────┘  inbound /ossa/raft/1 requests and gossip
+//!       └── answers with Command::Respond,       messages of admitted peers
+//!           judges gossip with Command::Validate
 //! ```
 //!
-//! A connection is useless until admission succeeds: inbound requests from an unadmitted
-//! peer are dropped (and counted), outbound requests to it wait in a queue until it is
+//! A connection is useless until admission succeeds: inbound requests and gossip from an
+//! unadmitted peer are dropped (and counted; gossip is reported `Reject`), outbound requests to it wait in a queue until it is
 //! admitted or fails, and a peer that fails admission is disconnected and banned for a while.
 
 mod behaviour;
@@ -17,6 +18,7 @@ mod event_loop;
 
 use std::time::Duration;
 
+use libp2p::gossipsub::{MessageAcceptance, MessageId};
 use libp2p::request_response::ResponseChannel;
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot};
@@ -45,13 +47,48 @@ pub enum NetError {
     /// The stream broke or the answer could not be decoded.
     #[error("request to {0} failed: {1}")]
     Failed(PeerId, String),
+    /// Gossipsub refused to publish.
+    #[error("cannot publish: {0}")]
+    Publish(String),
     /// The swarm loop has stopped.
     #[error("the network task has stopped")]
     Stopped,
 }
 
+/// Something an admitted peer sent, for the router to handle.
+pub enum Inbound {
+    /// A `/ossa/raft/1` request.
+    Request(InboundRequest),
+    /// A gossip message, to be judged with [`NetworkClient::validate`].
+    Gossip(InboundGossip),
+    /// A `/ossa/sync/1` request.
+    Sync(InboundSync),
+}
+
+/// An inbound `/ossa/sync/1` request from an admitted peer.
+pub struct InboundSync {
+    /// Who sent it.
+    pub from: AdmittedPeer,
+    /// The request.
+    pub request: pb::SyncRequest,
+    /// Where the answer goes (hand it back with [`NetworkClient::respond_sync`]).
+    pub channel: ResponseChannel<pb::SyncResponse>,
+}
+
+/// A gossip message received from an admitted peer, not yet forwarded.
+pub struct InboundGossip {
+    /// The peer that forwarded it to us.
+    pub source: PeerId,
+    /// Its gossipsub id.
+    pub message_id: MessageId,
+    /// Its topic.
+    pub topic: String,
+    /// Its data.
+    pub data: Vec<u8>,
+}
+
 /// An inbound `/ossa/raft/1` request from an admitted peer.
-pub struct Inbound {
+pub struct InboundRequest {
     /// Who sent it.
     pub from: AdmittedPeer,
     /// The request.
@@ -82,6 +119,25 @@ pub(crate) enum Command {
     },
     View {
         reply: oneshot::Sender<NetworkView>,
+    },
+    Publish {
+        topic: String,
+        data: Vec<u8>,
+        reply: oneshot::Sender<Result<(), NetError>>,
+    },
+    Validate {
+        message_id: MessageId,
+        source: PeerId,
+        acceptance: MessageAcceptance,
+    },
+    Sync {
+        peer: PeerId,
+        request: pb::SyncRequest,
+        reply: oneshot::Sender<Result<pb::SyncResponse, NetError>>,
+    },
+    RespondSync {
+        channel: ResponseChannel<pb::SyncResponse>,
+        response: pb::SyncResponse,
     },
 }
 
@@ -114,6 +170,41 @@ impl NetworkClient {
     pub async fn respond(&self, channel: ResponseChannel<pb::RaftResponse>, response: pb::RaftResponse) {
         // If the loop has stopped, the node is shutting down and the answer has nowhere to go.
         let _ = self.commands.send(Command::Respond { channel, response }).await;
+    }
+
+    /// Publishes `data` on gossip `topic`. Having no peer subscribed yet is not an error: the
+    /// message is then only known locally until it is re-announced or synced.
+    pub async fn publish(&self, topic: String, data: Vec<u8>) -> Result<(), NetError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(Command::Publish { topic, data, reply }).await.map_err(|_| NetError::Stopped)?;
+        answer.await.map_err(|_| NetError::Stopped)?
+    }
+
+    /// Tells gossipsub whether to forward (`Accept`), drop (`Ignore`) or drop and penalize the
+    /// sender (`Reject`) an [`InboundGossip`] message.
+    pub async fn validate(&self, message_id: MessageId, source: PeerId, acceptance: MessageAcceptance) {
+        let _ = self.commands.send(Command::Validate { message_id, source, acceptance }).await;
+    }
+
+    /// Asks the admitted, connected `peer` for a page of its agent directory.
+    pub async fn sync(
+        &self,
+        peer: PeerId,
+        request: pb::SyncRequest,
+        timeout: Duration,
+    ) -> Result<pb::SyncResponse, NetError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(Command::Sync { peer, request, reply }).await.map_err(|_| NetError::Stopped)?;
+        match tokio::time::timeout(timeout, answer).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(NetError::Stopped),
+            Err(_) => Err(NetError::Timeout(peer, timeout)),
+        }
+    }
+
+    /// Answers an [`InboundSync`] request.
+    pub async fn respond_sync(&self, channel: ResponseChannel<pb::SyncResponse>, response: pb::SyncResponse) {
+        let _ = self.commands.send(Command::RespondSync { channel, response }).await;
     }
 
     /// The loop's current view of the network.

@@ -1,0 +1,246 @@
+//! From a format's [`Draft`] to the normalized [`ImportedAgent`]: trimming, case folding,
+//! deduplication and the limits every imported agent must meet, whatever its format.
+//!
+//! The limits keep a signed agent record small and its fields safe to show, index and use
+//! as keys; a value over a limit is refused (with the field's path), never silently cut.
+
+use std::collections::BTreeSet;
+
+use super::draft::Draft;
+use super::error::ImportError;
+use super::fields::Located;
+use super::format::ManifestFormat;
+use super::ImportedAgent;
+
+/// Longest agent id, in bytes. Ids are directory keys and CLI arguments; 128 fits reverse-DNS
+/// style ids (`com.example.billing.invoice-reviewer`) with room to spare.
+pub const MAX_ID_LEN: usize = 128;
+
+/// Longest id derived from an A2A card's name. Shorter than [`MAX_ID_LEN`] so a derived id
+/// stays readable; names differing only after 64 characters need an explicit `id`.
+pub const MAX_SLUG_LEN: usize = 64;
+
+/// Most distinct capabilities per agent. Records are gossiped to every node and indexed by
+/// capability; real agents list a few to a few dozen.
+pub const MAX_CAPABILITIES: usize = 64;
+
+/// Longest capability, in characters: room for namespaced names such as taxonomy paths.
+pub const MAX_CAPABILITY_CHARS: usize = 128;
+
+/// Longest agent name, in characters.
+pub const MAX_NAME_CHARS: usize = 256;
+
+/// Longest version string, in characters (semver with pre-release and build metadata).
+pub const MAX_VERSION_CHARS: usize = 64;
+
+/// Longest description, in characters: a paragraph, not a manual, since every node stores it.
+pub const MAX_DESCRIPTION_CHARS: usize = 4096;
+
+/// Longest endpoint URL, in bytes (the common practical URL limit).
+pub const MAX_ENDPOINT_LEN: usize = 2048;
+
+/// Longest protocol name, in characters (`ossa`, `a2a`, `mcp`, `openai-assistants`...).
+pub const MAX_PROTOCOL_CHARS: usize = 32;
+
+/// Applies normalization and limits to what a format importer read.
+pub(crate) fn normalize(draft: Draft, format: ManifestFormat, digest: [u8; 32]) -> Result<ImportedAgent, ImportError> {
+    Ok(ImportedAgent {
+        format,
+        id: id(&draft.id)?,
+        name: bounded_text(&draft.name, MAX_NAME_CHARS)?,
+        version: bounded_text(&draft.version, MAX_VERSION_CHARS)?,
+        description: match &draft.description {
+            Some(text) if !text.value.trim().is_empty() => Some(bounded_text(text, MAX_DESCRIPTION_CHARS)?),
+            _ => None,
+        },
+        capabilities: capabilities(&draft.capabilities)?,
+        endpoint: draft.endpoint.as_ref().map(endpoint).transpose()?,
+        protocol: protocol(&draft.protocol)?,
+        digest,
+    })
+}
+
+/// A URL-safe id from a display name: lowercase ASCII letters and digits, every other run of
+/// characters turned into one `-`, no leading or trailing `-`, at most [`MAX_SLUG_LEN`] bytes.
+/// `"Acme Invoice Reviewer (EU)"` becomes `"acme-invoice-reviewer-eu"`. May be empty when the
+/// name has no ASCII letter or digit.
+pub fn slug(name: &str) -> String {
+    let mut out = String::new();
+    let mut dash = false;
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            if dash && !out.is_empty() {
+                out.push('-');
+            }
+            dash = false;
+            out.push(c.to_ascii_lowercase());
+        } else {
+            dash = true;
+        }
+    }
+    out.truncate(MAX_SLUG_LEN);
+    out.trim_end_matches('-').to_owned()
+}
+
+/// Checks an id: 1 to [`MAX_ID_LEN`] bytes of ASCII letters, digits, `.`, `_` and `-`,
+/// starting with a letter or digit. Case is kept.
+fn id(id: &Located) -> Result<String, ImportError> {
+    let value = id.value.trim();
+    let invalid = |reason: String| ImportError::InvalidValue { path: id.path.clone(), reason };
+    if value.is_empty() {
+        return Err(invalid("the agent id is empty (for an A2A card without `id`, the name has no ASCII letter or digit to derive one from; add an `id` field)".to_owned()));
+    }
+    if value.len() > MAX_ID_LEN {
+        return Err(invalid(format!("the agent id is {} bytes, over the limit of {MAX_ID_LEN}", value.len())));
+    }
+    if !value.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Err(invalid(format!("the agent id `{value}` must start with an ASCII letter or digit")));
+    }
+    if let Some(bad) = value.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
+        return Err(invalid(format!(
+            "the agent id `{value}` contains {bad:?}; allowed are ASCII letters, digits, `.`, `_` and `-`"
+        )));
+    }
+    Ok(value.to_owned())
+}
+
+/// Trims a free-text field and checks it is non-empty, short enough and free of control
+/// characters (line breaks and tabs are allowed).
+fn bounded_text(text: &Located, max_chars: usize) -> Result<String, ImportError> {
+    let value = text.value.trim();
+    let invalid = |reason: String| ImportError::InvalidValue { path: text.path.clone(), reason };
+    if value.is_empty() {
+        return Err(invalid("must not be empty".to_owned()));
+    }
+    let chars = value.chars().count();
+    if chars > max_chars {
+        return Err(invalid(format!("is {chars} characters long, over the limit of {max_chars}")));
+    }
+    if value.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r')) {
+        return Err(invalid("contains a control character".to_owned()));
+    }
+    Ok(value.to_owned())
+}
+
+/// Trims, lowercases, deduplicates and sorts capabilities, checking each and their count.
+fn capabilities(raw: &[Located]) -> Result<Vec<String>, ImportError> {
+    let mut set = BTreeSet::new();
+    for capability in raw {
+        let value = capability.value.trim().to_lowercase();
+        let invalid = |reason: String| ImportError::InvalidValue { path: capability.path.clone(), reason };
+        if value.is_empty() {
+            return Err(invalid("a capability must not be empty".to_owned()));
+        }
+        let chars = value.chars().count();
+        if chars > MAX_CAPABILITY_CHARS {
+            return Err(invalid(format!(
+                "the capability is {chars} characters long, over the limit of {MAX_CAPABILITY_CHARS}"
+            )));
+        }
+        if value.chars().any(char::is_control) {
+            return Err(invalid("a capability must not contain control characters".to_owned()));
+        }
+        set.insert(value);
+        if set.len() > MAX_CAPABILITIES {
+            return Err(invalid(format!("more than {MAX_CAPABILITIES} distinct capabilities")));
+        }
+    }
+    Ok(set.into_iter().collect())
+}
+
+/// Checks an endpoint is an absolute `http` or `https` URL with a host and no credentials, and
+/// returns it in the URL parser's normalized form (so equal URLs compare equal).
+fn endpoint(endpoint: &Located) -> Result<String, ImportError> {
+    let value = endpoint.value.trim();
+    let invalid = |reason: String| ImportError::InvalidValue { path: endpoint.path.clone(), reason };
+    if value.len() > MAX_ENDPOINT_LEN {
+        return Err(invalid(format!("the endpoint is {} bytes, over the limit of {MAX_ENDPOINT_LEN}", value.len())));
+    }
+    let url = url::Url::parse(value).map_err(|e| invalid(format!("`{value}` is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid(format!("the endpoint must be an http(s) URL, found scheme `{}`", url.scheme())));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid(format!("the endpoint `{value}` has no host")));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid("the endpoint must not carry credentials (it is published to every node)".to_owned()));
+    }
+    Ok(url.to_string())
+}
+
+/// Lowercases a protocol name and checks it: 1 to [`MAX_PROTOCOL_CHARS`] of `a-z`, `0-9`,
+/// `+`, `.`, `_` and `-`.
+fn protocol(protocol: &Located) -> Result<String, ImportError> {
+    let value = protocol.value.trim().to_ascii_lowercase();
+    let ok = !value.is_empty()
+        && value.len() <= MAX_PROTOCOL_CHARS
+        && value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '+' | '.' | '_' | '-'));
+    if ok {
+        Ok(value)
+    } else {
+        Err(ImportError::InvalidValue {
+            path: protocol.path.clone(),
+            reason: format!(
+                "protocol name `{}` must be 1 to {MAX_PROTOCOL_CHARS} of a-z, 0-9, `+`, `.`, `_`, `-`",
+                protocol.value
+            ),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(value: &str) -> Located {
+        Located { path: "x".to_owned(), value: value.to_owned() }
+    }
+
+    #[test]
+    fn slugs_are_lowercase_dashed_and_bounded() {
+        assert_eq!(slug("Acme Invoice Reviewer (EU)"), "acme-invoice-reviewer-eu");
+        assert_eq!(slug("  --Hello__World--  "), "hello-world");
+        assert_eq!(slug("日本語"), "");
+        assert_eq!(slug(&"a-".repeat(100)).len(), MAX_SLUG_LEN - 1);
+        assert!(!slug(&"ab ".repeat(100)).ends_with('-'));
+    }
+
+    #[test]
+    fn ids_are_checked() {
+        assert_eq!(id(&at(" com.acme.reviewer_2 ")), Ok("com.acme.reviewer_2".to_owned()));
+        assert!(id(&at("-lead")).is_err());
+        assert!(id(&at("has space")).is_err());
+        assert!(id(&at("")).is_err());
+        assert!(id(&at(&"a".repeat(MAX_ID_LEN + 1))).is_err());
+        assert!(id(&at(&"a".repeat(MAX_ID_LEN))).is_ok());
+    }
+
+    #[test]
+    fn capabilities_are_normalized_and_limited() {
+        let raw = [at(" Summarize "), at("translate"), at("SUMMARIZE"), at("Code Review")];
+        assert_eq!(capabilities(&raw), Ok(vec!["code review".into(), "summarize".into(), "translate".into()]));
+        assert!(capabilities(&[at("  ")]).is_err());
+        assert!(capabilities(&[at(&"c".repeat(MAX_CAPABILITY_CHARS + 1))]).is_err());
+        assert!(capabilities(&[at(&"c".repeat(MAX_CAPABILITY_CHARS))]).is_ok());
+        let many: Vec<_> = (0..=MAX_CAPABILITIES).map(|i| at(&format!("cap-{i}"))).collect();
+        assert!(capabilities(&many).is_err());
+        assert!(capabilities(&many[..MAX_CAPABILITIES]).is_ok());
+    }
+
+    #[test]
+    fn endpoints_must_be_plain_http_urls() {
+        assert_eq!(endpoint(&at("https://agents.example.com/a2a/v1")), Ok("https://agents.example.com/a2a/v1".into()));
+        assert_eq!(endpoint(&at("http://10.0.0.7:8080")), Ok("http://10.0.0.7:8080/".into()));
+        for bad in ["ftp://x.example", "file:///etc/passwd", "not a url", "https://user:pw@x.example/", "/relative"] {
+            assert!(endpoint(&at(bad)).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn protocols_are_lowercased_and_checked() {
+        assert_eq!(protocol(&at("A2A")), Ok("a2a".into()));
+        assert!(protocol(&at("a b")).is_err());
+        assert!(protocol(&at("")).is_err());
+    }
+}

@@ -1,0 +1,106 @@
+//! Directory anti-entropy over `/ossa/sync/1`.
+//!
+//! Gossip only reaches the nodes that are connected when a record is published. A node that
+//! joins late, restarts, or comes back from a partition therefore pulls the whole directory
+//! of one admitted peer, page by page ([`serve`] on the peer's side), and runs every record
+//! through [`super::service::AgentService::ingest`], the same checks as gossip: a record it
+//! already has is stale and skipped, a forged one is refused. [`run_sync`] does this as soon
+//! as the node is ready and then every [`SYNC_PERIOD`] against a randomly chosen peer, which
+//! also repairs any message gossip lost.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::seq::SliceRandom;
+
+use super::directory::{Directory, DirectoryError};
+use super::record::Rejection;
+use crate::daemon::NodeContext;
+use crate::swarm::NetError;
+use crate::wire::pb;
+
+/// Records per page: 256 records of at most 16 KiB fit the 4 MiB sync message limit.
+pub const PAGE_SIZE: usize = 256;
+/// Pause between anti-entropy rounds once synced: repairs lost gossip within half a minute at
+/// the cost of one directory transfer per node per period.
+pub const SYNC_PERIOD: Duration = Duration::from_secs(30);
+/// Pause between attempts until the first sync succeeded.
+const FIRST_SYNC_RETRY: Duration = Duration::from_secs(1);
+/// Deadline of one page.
+const PAGE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Answers one sync request from this node's directory.
+pub fn serve(directory: &Directory, request: &pb::SyncRequest) -> pb::SyncResponse {
+    let after = (!request.after_tenant.is_empty() || !request.after_agent.is_empty())
+        .then_some((request.after_tenant.as_str(), request.after_agent.as_str()));
+    let limit = (request.limit as usize).clamp(1, PAGE_SIZE);
+    let (records, more) = directory.page(after, limit);
+    pb::SyncResponse { records, more }
+}
+
+/// Outcome of pulling a peer's directory.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Records stored because they were new or newer.
+    pub stored: usize,
+    /// Records already known (stale).
+    pub known: usize,
+    /// Records refused by the checks.
+    pub refused: usize,
+}
+
+/// Pulls every record of `peer` into this node's directory.
+pub async fn pull(node: &NodeContext, peer: libp2p::PeerId) -> Result<SyncReport, NetError> {
+    let mut report = SyncReport::default();
+    let mut request = pb::SyncRequest { limit: PAGE_SIZE as u32, ..Default::default() };
+    loop {
+        let page = node.net.sync(peer, request.clone(), PAGE_TIMEOUT).await?;
+        let mut last = None;
+        for raw in page.records.iter().take(PAGE_SIZE) {
+            match node.agents.ingest(node, raw) {
+                Ok(()) => report.stored += 1,
+                Err(DirectoryError::Rejected(Rejection::Stale { .. })) => report.known += 1,
+                Err(err) => {
+                    report.refused += 1;
+                    tracing::debug!(%peer, %err, "synced record refused");
+                }
+            }
+            last = Some(raw);
+        }
+        let Some(last) = last.filter(|_| page.more) else { return Ok(report) };
+        // Resume after the last record of this page, by its own (tenant, agent id).
+        let Some((tenant, agent)) = key_of(last) else { return Ok(report) };
+        request.after_tenant = tenant;
+        request.after_agent = agent;
+    }
+}
+
+fn key_of(raw: &[u8]) -> Option<(String, String)> {
+    use prost::Message;
+    let signed = pb::SignedRecord::decode(raw).ok()?;
+    let record = pb::AgentRecord::decode(signed.payload.as_slice()).ok()?;
+    Some((record.tenant, record.agent_id))
+}
+
+/// Keeps the directory in step with the federation for as long as the node runs.
+pub async fn run_sync(node: Arc<NodeContext>) {
+    let mut synced_once = false;
+    loop {
+        if node.is_ready() {
+            let peers = node.net.view().await.map(|v| v.admitted).unwrap_or_default();
+            let chosen = peers.choose(&mut rand::thread_rng()).cloned();
+            if let Some(peer) = chosen {
+                match pull(&node, peer.peer_id).await {
+                    Ok(report) => {
+                        synced_once = true;
+                        if report.stored > 0 {
+                            tracing::info!(peer = %peer.org, stored = report.stored, "directory synced");
+                        }
+                    }
+                    Err(err) => tracing::debug!(%err, "directory sync failed"),
+                }
+            }
+        }
+        tokio::time::sleep(if synced_once { SYNC_PERIOD } else { FIRST_SYNC_RETRY }).await;
+    }
+}

@@ -1,0 +1,44 @@
+//! The router: hands what admitted peers send to the component that owns it.
+//!
+//! One task reads the swarm's bounded inbound queue and spawns a task per item, so a slow
+//! Raft call never holds up gossip validation. `/ossa/raft/1` requests go to
+//! [`crate::raft_glue::handle`] and their answer back through the swarm; gossip messages go
+//! to the component of their topic, `/ossa/sync/1` requests to the agent directory, whose verdict (accept, ignore, reject) is reported to
+//! gossipsub before the message is forwarded.
+
+use std::sync::Arc;
+
+use libp2p::gossipsub::MessageAcceptance;
+use tokio::sync::mpsc;
+
+use crate::daemon::NodeContext;
+use crate::swarm::{Inbound, InboundGossip, InboundRequest, InboundSync};
+
+/// Routes inbound items until the swarm stops.
+pub async fn run_router(node: Arc<NodeContext>, mut inbound: mpsc::Receiver<Inbound>) {
+    while let Some(item) = inbound.recv().await {
+        let node = node.clone();
+        tokio::spawn(async move {
+            match item {
+                Inbound::Request(InboundRequest { from, request, channel }) => {
+                    let response = crate::raft_glue::handle(&node, from, request).await;
+                    node.net.respond(channel, response).await;
+                }
+                Inbound::Sync(InboundSync { from, request, channel }) => {
+                    tracing::debug!(peer = %from.peer_id, "serving directory sync");
+                    let response = crate::agents::sync::serve(node.agents.directory(), &request);
+                    node.net.respond_sync(channel, response).await;
+                }
+                Inbound::Gossip(InboundGossip { source, message_id, topic, data }) => {
+                    let acceptance = if topic == node.agents.topic() {
+                        node.agents.on_gossip(&node, &data)
+                    } else {
+                        tracing::debug!(%topic, %source, "gossip on an unknown topic");
+                        MessageAcceptance::Ignore
+                    };
+                    node.net.validate(message_id, source, acceptance).await;
+                }
+            }
+        });
+    }
+}
