@@ -13,7 +13,7 @@
 //! u64  time_ms
 //! str  kind
 //! str  actor
-//! str  payload        serde_json::to_vec of the Value: compact, object keys sorted
+//! str  payload        canonical JSON of the Value (crate::canonical): compact, keys sorted
 //!                     (serde_json without `preserve_order` keeps maps in a BTreeMap)
 //! u8   has_raft_index = 0 or 1, then u64 raft_index when 1
 //! [32] prev_hash      leaf hash of entry index-1; all zeros for index 0
@@ -73,7 +73,8 @@ pub struct AuditEntry {
     pub kind: String,
     /// See [`EntryDraft::actor`].
     pub actor: String,
-    /// See [`EntryDraft::payload`].
+    /// See [`EntryDraft::payload`]; written with sorted keys ([`crate::canonical`]).
+    #[serde(serialize_with = "crate::canonical::serialize_payload")]
     pub payload: serde_json::Value,
     /// See [`EntryDraft::raft_index`].
     pub raft_index: Option<u64>,
@@ -91,7 +92,7 @@ impl AuditEntry {
         let mut prev = ZERO_HASH;
         hex::decode_to_slice(&self.prev_hash, &mut prev)
             .map_err(|e| AuditError::Corrupt(format!("entry {}: prev_hash: {e}", self.index)))?;
-        let payload_json = serde_json::to_vec(&self.payload)?;
+        let payload_json = crate::canonical::canonical_json(&self.payload)?;
         Ok(Fields {
             index: self.index,
             time_ms: self.time_ms,
@@ -285,6 +286,6 @@ mod tests {
     #[test]
     fn payload_keys_are_sorted() {
         let v: serde_json::Value = serde_json::from_str(r#"{"b":1,"a":2}"#).expect("json");
-        assert_eq!(serde_json::to_vec(&v).expect("ser"), br#"{"a":2,"b":1}"#);
+        assert_eq!(crate::canonical::canonical_json(&v).expect("ser"), br#"{"a":2,"b":1}"#);
     }
 }

@@ -24,6 +24,7 @@
 //!    first bad entry; [`verify_export_against`] also checks it against a signed checkpoint,
 //!    which catches a rewritten history or a cut tail.
 
+mod canonical;
 pub mod checkpoint;
 pub mod cosign;
 pub mod entry;

@@ -179,7 +179,7 @@ fn read_records<S: AuditStore>(store: &S, start: u64, limit: usize) -> Result<Ve
 fn append_locked<S: AuditStore>(store: &S, head: &mut Head, draft: EntryDraft) -> Result<AuditEntry, AuditError> {
     check_len("kind", draft.kind.len(), MAX_KIND_LEN)?;
     check_len("actor", draft.actor.len(), MAX_ACTOR_LEN)?;
-    let payload_json = serde_json::to_vec(&draft.payload)?;
+    let payload_json = crate::canonical::canonical_json(&draft.payload)?;
     check_len("payload", payload_json.len(), MAX_PAYLOAD_LEN)?;
     let index = head.len;
     let record = Fields {

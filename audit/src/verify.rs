@@ -160,7 +160,7 @@ fn check_entry(line: &[u8], index: u64, prev: &Hash, canon: &mut Vec<u8>) -> Res
     if e.prev_hash != expected {
         return Err(Problem::PrevHashMismatch { expected, found: e.prev_hash });
     }
-    let payload_json = serde_json::to_vec(&e.payload).map_err(malformed)?;
+    let payload_json = crate::canonical::canonical_json(&e.payload).map_err(malformed)?;
     let leaf = leaf_hash(
         &Fields {
             index,

@@ -14,8 +14,10 @@
 // error types; the helpers that feed them return the same types rather than boxing twice.
 #![allow(clippy::result_large_err)]
 
+mod governance;
 mod log_store;
 mod network;
+mod records;
 mod registry;
 mod state_machine;
 mod transport;
@@ -25,10 +27,15 @@ use std::sync::Arc;
 
 use ossa_audit::{AuditLog, SledAuditStore};
 
+pub use governance::{
+    Governance, GovernanceProposal, PolicyScope, PolicyVersion, ProposalStatus, QuorumRule, PROPOSAL_TTL_MS,
+};
 pub use log_store::SledLogStore;
 pub use network::{NetworkFactory, PeerClient};
 pub use openraft;
-pub use registry::{Change, Member, MemberRole, NodeId, Proposal, Registry, RegistryCommand, RegistryResponse, Tenant};
+pub use registry::{
+    Change, Member, MemberRole, NodeId, Proposal, RefusalCode, Registry, RegistryCommand, RegistryResponse, Tenant,
+};
 pub use state_machine::{AppliedState, RegistryReader, RegistryStateMachine};
 pub use transport::{serve, RaftRpc, RaftRpcReply, RaftTransport, TransportError};
 pub use types::{Entry, MemberNode, Raft, StorageError, TypeConfig};

@@ -4,12 +4,15 @@
 //! A [`Proposal`] (who asks, and a [`RegistryCommand`]) is committed through Raft; every node
 //! then calls [`Registry::apply`] with the same proposals in the same order and so reaches the
 //! same [`Registry`]. `apply` never fails: a command that breaks a rule (a duplicate tenant, a
-//! bad name, an unknown owner) leaves the state unchanged and answers a refusal in its
-//! [`RegistryResponse`], which the node turns into an HTTP status.
+//! bad name, an unknown owner, an invalid policy) leaves the state unchanged and answers a
+//! refusal in its [`RegistryResponse`], which the node turns into an HTTP status. Policy and
+//! governance commands are applied by [`crate::governance`].
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+use crate::governance::{Governance, GovernanceProposal, PolicyVersion};
 
 /// Raft node id. Derived by the node from its libp2p peer id (see `ossa-node`).
 pub type NodeId = u64;
@@ -79,6 +82,28 @@ pub enum RegistryCommand {
         /// Tenant name.
         name: String,
     },
+    /// Replace a tenant's Cedar policy set (only its owner may).
+    SetTenantPolicy {
+        /// The tenant.
+        tenant: String,
+        /// Cedar policy text.
+        text: String,
+    },
+    /// Propose a federation-wide Cedar policy set (stewards only); it becomes active once a
+    /// quorum of stewards has approved it.
+    ProposeFederationPolicy {
+        /// Cedar policy text.
+        text: String,
+        /// When the proposal was made (Unix ms, from the node that accepted it).
+        at_ms: u64,
+    },
+    /// Approve a pending proposal (stewards only).
+    ApproveProposal {
+        /// Proposal id (the Raft index that created it).
+        id: u64,
+        /// When the approval was made (Unix ms, from the node that accepted it).
+        at_ms: u64,
+    },
 }
 
 impl RegistryCommand {
@@ -87,6 +112,9 @@ impl RegistryCommand {
         match self {
             Self::AddMember { .. } => "registry.add_member",
             Self::CreateTenant { .. } => "registry.create_tenant",
+            Self::SetTenantPolicy { .. } => "policy.set_tenant",
+            Self::ProposeFederationPolicy { .. } => "policy.propose",
+            Self::ApproveProposal { .. } => "policy.approve",
         }
     }
 }
@@ -129,11 +157,49 @@ pub enum RegistryResponse {
         /// The existing tenant.
         tenant: Tenant,
     },
+    /// A tenant's policy set was replaced.
+    PolicySet {
+        /// The new active version.
+        version: PolicyVersion,
+    },
+    /// A federation policy proposal was created (and activated if one approval is a quorum).
+    ProposalCreated {
+        /// The proposal as stored.
+        proposal: GovernanceProposal,
+    },
+    /// A proposal was approved (and activated if the quorum is now reached).
+    ProposalApproved {
+        /// The proposal as stored.
+        proposal: GovernanceProposal,
+    },
     /// The command broke a rule; nothing changed.
     Refused {
+        /// What kind of refusal (maps to an HTTP status).
+        code: RefusalCode,
         /// Why.
         reason: String,
     },
+}
+
+/// Kind of refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefusalCode {
+    /// The command's content is invalid (bad name, invalid policy).
+    Invalid,
+    /// It names something that does not exist.
+    NotFound,
+    /// The proposing org may not do this.
+    Forbidden,
+    /// It conflicts with the current state (double approval, closed proposal).
+    Conflict,
+}
+
+impl RegistryResponse {
+    /// A refusal.
+    pub fn refused(code: RefusalCode, reason: impl Into<String>) -> Self {
+        Self::Refused { code, reason: reason.into() }
+    }
 }
 
 /// The replicated registry state.
@@ -143,22 +209,86 @@ pub struct Registry {
     pub members: BTreeMap<String, Member>,
     /// Tenants by name.
     pub tenants: BTreeMap<String, Tenant>,
+    /// Each tenant's policy versions, oldest first; the last is active.
+    #[serde(default)]
+    pub tenant_policies: BTreeMap<String, Vec<PolicyVersion>>,
+    /// Federation policy versions, oldest first; the last is active.
+    #[serde(default)]
+    pub federation_policies: Vec<PolicyVersion>,
+    /// Governance proposals by id.
+    #[serde(default)]
+    pub proposals: BTreeMap<u64, GovernanceProposal>,
+    /// The governance rules (themselves registry state).
+    #[serde(default)]
+    pub governance: Governance,
 }
 
-/// What one `apply` changed, so storage can persist just that.
+/// One record that `apply` changed, so storage can persist just that.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    /// Nothing changed.
-    None,
     /// This member was inserted or replaced.
     Member(Member),
     /// This tenant was inserted.
     Tenant(Tenant),
+    /// This tenant's policy history changed.
+    TenantPolicies(String, Vec<PolicyVersion>),
+    /// The federation policy history changed.
+    FederationPolicies(Vec<PolicyVersion>),
+    /// This proposal was inserted or updated.
+    Proposal(GovernanceProposal),
+}
+
+impl Registry {
+    /// Every record of the registry as a [`Change`] (what a full rewrite of storage writes).
+    pub fn all_records(&self) -> Vec<Change> {
+        let mut records: Vec<Change> = self.members.values().cloned().map(Change::Member).collect();
+        records.extend(self.tenants.values().cloned().map(Change::Tenant));
+        records.extend(self.tenant_policies.iter().map(|(t, v)| Change::TenantPolicies(t.clone(), v.clone())));
+        if !self.federation_policies.is_empty() {
+            records.push(Change::FederationPolicies(self.federation_policies.clone()));
+        }
+        records.extend(self.proposals.values().cloned().map(Change::Proposal));
+        records
+    }
+
+    /// Puts a stored record back (used when loading from storage).
+    pub fn restore(&mut self, record: Change) {
+        match record {
+            Change::Member(m) => {
+                self.members.insert(m.org.clone(), m);
+            }
+            Change::Tenant(t) => {
+                self.tenants.insert(t.name.clone(), t);
+            }
+            Change::TenantPolicies(tenant, versions) => {
+                self.tenant_policies.insert(tenant, versions);
+            }
+            Change::FederationPolicies(versions) => self.federation_policies = versions,
+            Change::Proposal(p) => {
+                self.proposals.insert(p.id, p);
+            }
+        }
+    }
+
+    /// The active policy version of `tenant`.
+    pub fn active_tenant_policy(&self, tenant: &str) -> Option<&PolicyVersion> {
+        self.tenant_policies.get(tenant).and_then(|versions| versions.last())
+    }
+
+    /// The active federation policy version.
+    pub fn active_federation_policy(&self) -> Option<&PolicyVersion> {
+        self.federation_policies.last()
+    }
+
+    /// Orgs whose role is steward.
+    pub fn stewards(&self) -> impl Iterator<Item = &Member> {
+        self.members.values().filter(|m| m.role == MemberRole::Steward)
+    }
 }
 
 impl Registry {
     /// Applies one committed proposal at Raft log `index`. Deterministic; never fails.
-    pub fn apply(&mut self, index: u64, proposal: &Proposal) -> (RegistryResponse, Change) {
+    pub fn apply(&mut self, index: u64, proposal: &Proposal) -> (RegistryResponse, Vec<Change>) {
         match &proposal.command {
             RegistryCommand::AddMember { org, peer_id, node_id, role } => {
                 let member = Member {
@@ -169,22 +299,31 @@ impl Registry {
                     admitted_at: index,
                 };
                 self.members.insert(org.clone(), member.clone());
-                (RegistryResponse::MemberAdded { member: member.clone() }, Change::Member(member))
+                (RegistryResponse::MemberAdded { member: member.clone() }, vec![Change::Member(member)])
             }
             RegistryCommand::CreateTenant { name } => {
                 if let Err(err) = ossa_policy::validate_tenant_name(name) {
-                    return (RegistryResponse::Refused { reason: err.to_string() }, Change::None);
+                    return (RegistryResponse::refused(RefusalCode::Invalid, err.to_string()), vec![]);
                 }
                 if !self.members.contains_key(&proposal.by) {
                     let reason = format!("org {:?} is not a member of the federation", proposal.by);
-                    return (RegistryResponse::Refused { reason }, Change::None);
+                    return (RegistryResponse::refused(RefusalCode::Forbidden, reason), vec![]);
                 }
                 if let Some(existing) = self.tenants.get(name) {
-                    return (RegistryResponse::TenantExists { tenant: existing.clone() }, Change::None);
+                    return (RegistryResponse::TenantExists { tenant: existing.clone() }, vec![]);
                 }
                 let tenant = Tenant { name: name.clone(), owner: proposal.by.clone(), created_at: index };
                 self.tenants.insert(name.clone(), tenant.clone());
-                (RegistryResponse::TenantCreated { tenant: tenant.clone() }, Change::Tenant(tenant))
+                (RegistryResponse::TenantCreated { tenant: tenant.clone() }, vec![Change::Tenant(tenant)])
+            }
+            RegistryCommand::SetTenantPolicy { tenant, text } => {
+                crate::governance::set_tenant_policy(self, index, &proposal.by, tenant, text)
+            }
+            RegistryCommand::ProposeFederationPolicy { text, at_ms } => {
+                crate::governance::propose(self, index, &proposal.by, text, *at_ms)
+            }
+            RegistryCommand::ApproveProposal { id, at_ms } => {
+                crate::governance::approve(self, index, &proposal.by, *id, *at_ms)
             }
         }
     }
@@ -224,7 +363,7 @@ mod tests {
             RegistryResponse::TenantExists { tenant } => assert_eq!(tenant.owner, "acme"),
             other => panic!("expected TenantExists, got {other:?}"),
         }
-        assert_eq!(change, Change::None);
+        assert!(change.is_empty());
         assert_eq!(registry, before);
     }
 

@@ -25,14 +25,13 @@ use openraft::{EntryPayload, LogId, RaftSnapshotBuilder, SnapshotMeta, StorageIO
 use ossa_audit::{AuditLog, EntryDraft, SledAuditStore};
 use serde::{Deserialize, Serialize};
 
-use crate::registry::{Change, Registry, RegistryResponse};
+use crate::records;
+use crate::registry::{Registry, RegistryResponse};
 use crate::types::{Entry, MemberNode, StorageError, TypeConfig};
 use crate::NodeId;
 
 const LAST_APPLIED_KEY: &[u8] = b"meta/last_applied";
 const MEMBERSHIP_KEY: &[u8] = b"meta/membership";
-const MEMBER_PREFIX: &str = "member/";
-const TENANT_PREFIX: &str = "tenant/";
 const SNAPSHOT_META_KEY: &[u8] = b"meta";
 const SNAPSHOT_DATA_KEY: &[u8] = b"data";
 /// Version of the snapshot body; bump it and migrate when [`SnapshotBody`] changes.
@@ -111,12 +110,8 @@ impl RegistryStateMachine {
         for item in tree.iter() {
             let (key, value) = item.map_err(read_state_machine_err)?;
             let key = String::from_utf8_lossy(&key);
-            if let Some(org) = key.strip_prefix(MEMBER_PREFIX) {
-                let member = serde_json::from_slice(&value).map_err(read_state_machine_err)?;
-                state.registry.members.insert(org.to_owned(), member);
-            } else if let Some(name) = key.strip_prefix(TENANT_PREFIX) {
-                let tenant = serde_json::from_slice(&value).map_err(read_state_machine_err)?;
-                state.registry.tenants.insert(name.to_owned(), tenant);
+            if let Some(record) = records::decode(&key, &value) {
+                state.registry.restore(record.map_err(read_state_machine_err)?);
             } else if key.as_bytes() == LAST_APPLIED_KEY {
                 state.last_applied = serde_json::from_slice(&value).map_err(read_state_machine_err)?;
             } else if key.as_bytes() == MEMBERSHIP_KEY {
@@ -161,10 +156,9 @@ impl RegistryStateMachine {
                     payload: serde_json::json!({ "command": proposal.command, "result": response }),
                     raft_index: Some(index),
                 })?;
-                match change {
-                    Change::None => {}
-                    Change::Member(m) => batch.insert(format!("{MEMBER_PREFIX}{}", m.org).as_bytes(), json(&m)?),
-                    Change::Tenant(t) => batch.insert(format!("{TENANT_PREFIX}{}", t.name).as_bytes(), json(&t)?),
+                for change in &change {
+                    let (key, value) = records::encode(change).map_err(|e| StorageIOError::write_state_machine(&e))?;
+                    batch.insert(key, value);
                 }
                 response
             }
@@ -193,11 +187,9 @@ impl RegistryStateMachine {
         for key in self.tree.iter().keys() {
             batch.remove(key.map_err(|e| StorageIOError::write_state_machine(&e))?);
         }
-        for member in state.registry.members.values() {
-            batch.insert(format!("{MEMBER_PREFIX}{}", member.org).as_bytes(), json(member)?);
-        }
-        for tenant in state.registry.tenants.values() {
-            batch.insert(format!("{TENANT_PREFIX}{}", tenant.name).as_bytes(), json(tenant)?);
+        for record in state.registry.all_records() {
+            let (key, value) = records::encode(&record).map_err(|e| StorageIOError::write_state_machine(&e))?;
+            batch.insert(key, value);
         }
         batch.insert(LAST_APPLIED_KEY, json(&state.last_applied)?);
         batch.insert(MEMBERSHIP_KEY, json(&state.membership)?);

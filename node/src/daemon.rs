@@ -20,6 +20,7 @@ use ossa_trust::{parse_org_cert_pem, pem_to_der, NodeKey, Role};
 use crate::admission::{node_id_of, Admission};
 use crate::agents::directory::Directory;
 use crate::agents::service::{agents_topic, AgentService};
+use crate::authz::PolicyEngine;
 use crate::checkpoints::LatestCheckpoint;
 use crate::config::{NodeConfig, NodeDir};
 use crate::metrics::Metrics;
@@ -57,6 +58,8 @@ pub struct NodeContext {
     pub key: Arc<NodeKey>,
     /// The latest signed audit checkpoint.
     pub checkpoint: LatestCheckpoint,
+    /// Cedar authorization against the replicated policy sets.
+    pub policies: PolicyEngine,
 }
 
 impl NodeContext {
@@ -151,6 +154,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         agents: AgentService::new(Directory::open(&db)?, &cert.federation, key.clone()),
         key,
         checkpoint: LatestCheckpoint::default(),
+        policies: PolicyEngine::default(),
     });
     tracing::info!(org = %node.org, %peer_id, node_id, role = %node.role, federation = %node.federation, "node starting");
     tokio::spawn(run_router(node.clone(), inbound));

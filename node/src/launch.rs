@@ -29,6 +29,9 @@ pub const TESTNET_FEDERATION: &str = "testnet";
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
 /// How often readiness is polled.
 const POLL: Duration = Duration::from_millis(200);
+/// How long `start_node` waits for a started node to show up as `ossa node run` in `/proc`
+/// (normally a few milliseconds; a node that exits at once is noticed sooner).
+const EXEC_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long `down` waits after SIGTERM before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
@@ -45,6 +48,25 @@ pub struct UpOptions {
     pub dir: PathBuf,
     /// Leave the nodes running and return.
     pub detach: bool,
+}
+
+/// Where the progress lines of starting a testnet go: stdout for `ossa testnet up`, stderr for
+/// `ossa bench`, whose stdout carries only its results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+impl Progress {
+    fn line(self, args: std::fmt::Arguments<'_>) {
+        match self {
+            Self::Stdout => out!("{args}"),
+            Self::Stderr => eprintln!("{args}"),
+        }
+    }
 }
 
 /// `DIR/testnet.json`.
@@ -120,6 +142,24 @@ fn free_ports(count: usize) -> anyhow::Result<Vec<u16>> {
 
 /// `ossa testnet up`.
 pub async fn up(options: UpOptions) -> anyhow::Result<ExitCode> {
+    let manifest = start(&options, Progress::Stdout).await?;
+    print_nodes(&manifest);
+    if options.detach {
+        let dir = options.dir.canonicalize()?;
+        out!("\nnodes keep running; stop them with `ossa testnet down --dir {}`", dir.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    out!("\npress Ctrl-C to stop the testnet");
+    tokio::signal::ctrl_c().await?;
+    stop_nodes(&manifest);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Creates a testnet in `options.dir` and starts its nodes as `ossa testnet up` does; returns
+/// its manifest once every node is ready and the tenants exist, leaving the nodes running
+/// (`options.detach` is not looked at). If it fails part way, the nodes started so far keep
+/// running and are listed in `DIR/testnet.json`.
+pub async fn start(options: &UpOptions, progress: Progress) -> anyhow::Result<TestnetManifest> {
     if options.nodes == 0 {
         bail!("--nodes must be at least 1");
     }
@@ -171,29 +211,23 @@ pub async fn up(options: UpOptions) -> anyhow::Result<ExitCode> {
 
     let exe = std::env::current_exe().context("cannot find the ossa executable")?;
     let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
-    out!("starting {} nodes in {}", manifest.nodes.len(), dir.display());
+    progress.line(format_args!("starting {} nodes in {}", manifest.nodes.len(), dir.display()));
     // The founder first, so the others have a Raft group to join.
     for i in 0..manifest.nodes.len() {
         manifest.nodes[i].pid = start_node(&exe, &manifest.nodes[i].dir)?;
         manifest.save(&dir)?;
         if i == 0 {
-            wait_ready(&client, &manifest.nodes[..1]).await?;
+            wait_ready(&client, &manifest.nodes[..1], progress).await?;
         }
     }
-    wait_ready(&client, &manifest.nodes).await?;
-    create_tenants(&client, &manifest, options.tenants).await?;
-    print_nodes(&manifest);
-    if options.detach {
-        out!("\nnodes keep running; stop them with `ossa testnet down --dir {}`", dir.display());
-        return Ok(ExitCode::SUCCESS);
-    }
-    out!("\npress Ctrl-C to stop the testnet");
-    tokio::signal::ctrl_c().await?;
-    stop_nodes(&manifest);
-    Ok(ExitCode::SUCCESS)
+    wait_ready(&client, &manifest.nodes, progress).await?;
+    create_tenants(&client, &manifest, options.tenants, progress).await?;
+    Ok(manifest)
 }
 
-fn start_node(exe: &Path, node_dir: &Path) -> anyhow::Result<u32> {
+/// Starts `ossa node run --dir NODE_DIR` (the executable `exe`) in its own process group,
+/// logging to `NODE_DIR/node.log`, and returns its pid.
+pub(crate) fn start_node(exe: &Path, node_dir: &Path) -> anyhow::Result<u32> {
     let log = std::fs::File::create(node_dir.join("node.log"))?;
     let mut command = std::process::Command::new(exe);
     command.arg("node").arg("run").arg("--dir").arg(node_dir);
@@ -205,11 +239,22 @@ fn start_node(exe: &Path, node_dir: &Path) -> anyhow::Result<u32> {
         // stops the nodes itself; a detached testnet survives the terminal.
         command.process_group(0);
     }
-    let child = command.spawn().with_context(|| format!("cannot start {}", exe.display()))?;
+    let mut child = command.spawn().with_context(|| format!("cannot start {}", exe.display()))?;
+    // The kernel sets the new program's command line a moment after `spawn` returns; until
+    // then `process_alive` would take the node for exited.
+    let deadline = Instant::now() + EXEC_TIMEOUT;
+    while !process_alive(child.id()) && child.try_wait()?.is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
     Ok(child.id())
 }
 
-async fn wait_ready(client: &reqwest::Client, nodes: &[TestnetNode]) -> anyhow::Result<()> {
+/// Waits until every node's `/ready` answers 200 (at most [`READY_TIMEOUT`]).
+pub(crate) async fn wait_ready(
+    client: &reqwest::Client,
+    nodes: &[TestnetNode],
+    progress: Progress,
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + READY_TIMEOUT;
     let mut last_reported = usize::MAX;
     loop {
@@ -222,7 +267,7 @@ async fn wait_ready(client: &reqwest::Client, nodes: &[TestnetNode]) -> anyhow::
             ready += usize::from(ok);
         }
         if ready != last_reported {
-            out!("  {ready}/{} nodes ready", nodes.len());
+            progress.line(format_args!("  {ready}/{} nodes ready", nodes.len()));
             last_reported = ready;
         }
         if ready == nodes.len() {
@@ -235,7 +280,12 @@ async fn wait_ready(client: &reqwest::Client, nodes: &[TestnetNode]) -> anyhow::
     }
 }
 
-async fn create_tenants(client: &reqwest::Client, manifest: &TestnetManifest, count: usize) -> anyhow::Result<()> {
+async fn create_tenants(
+    client: &reqwest::Client,
+    manifest: &TestnetManifest,
+    count: usize,
+    progress: Progress,
+) -> anyhow::Result<()> {
     for i in 0..count {
         let node = &manifest.nodes[i % manifest.nodes.len()];
         let token = std::fs::read_to_string(NodeDir::new(&node.dir).api_token())?;
@@ -250,7 +300,7 @@ async fn create_tenants(client: &reqwest::Client, manifest: &TestnetManifest, co
             bail!("creating tenant-{i} on {} failed: {}", node.org, response.text().await.unwrap_or_default());
         }
         if (i + 1) % 100 == 0 || i + 1 == count {
-            out!("  {}/{count} tenants created", i + 1);
+            progress.line(format_args!("  {}/{count} tenants created", i + 1));
         }
     }
     Ok(())
@@ -269,7 +319,7 @@ fn print_nodes(manifest: &TestnetManifest) {
 }
 
 /// Whether `pid` is a running `ossa node run` process (not a zombie, not a reused pid).
-fn process_alive(pid: u32) -> bool {
+pub(crate) fn process_alive(pid: u32) -> bool {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
     // The state is the first field after the parenthesised command name.
     let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next());

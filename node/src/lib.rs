@@ -10,12 +10,14 @@
 //!   [`checkpoints`] signs the log's tree head.
 //! - [`agents`] imports manifests, signs agent records, gossips them and keeps the directory;
 //!   [`router`] hands inbound requests and gossip to their component.
+//! - [`authz`] decides Cedar authorization requests against the replicated policy sets.
 //! - [`api`] serves the HTTP API; [`cli`] is the command line; [`launch`] runs local testnets;
 //!   [`mod@bench`] measures the performance goals.
 
 pub mod admission;
 pub mod agents;
 pub mod api;
+pub mod authz;
 pub mod bench;
 #[macro_use]
 pub mod cli;

@@ -94,7 +94,9 @@ pub async fn handle(node: &NodeContext, from: AdmittedPeer, request: pb::RaftReq
                 Ok(command) => command,
                 Err(e) => return error(format!("malformed registry command: {e}")),
             };
-            if !matches!(command, RegistryCommand::CreateTenant { .. }) {
+            // Members are recorded only by the leader when a node joins; every other command is
+            // proposed on behalf of the sender's org and checked by the registry at apply time.
+            if matches!(command, RegistryCommand::AddMember { .. }) {
                 return error(format!("{} cannot be forwarded by a peer", command.kind()));
             }
             let proposal = Proposal { by: from.org, command };

@@ -61,8 +61,18 @@ impl Federation {
             http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?,
         };
         if !output.status.success() {
+            let logs: String = federation
+                .manifest
+                .nodes
+                .iter()
+                .map(|n| {
+                    let log = std::fs::read_to_string(n.dir.join("node.log")).unwrap_or_default();
+                    let tail: Vec<&str> = log.lines().rev().take(5).collect();
+                    format!("--- {} ---\n{}\n", n.org, tail.into_iter().rev().collect::<Vec<_>>().join("\n"))
+                })
+                .collect();
             bail!(
-                "ossa testnet up failed:\n{}\n{}",
+                "ossa testnet up failed:\n{}\n{}\n{logs}",
                 String::from_utf8_lossy(&output.stdout),
                 String::from_utf8_lossy(&output.stderr)
             );

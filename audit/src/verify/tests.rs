@@ -71,7 +71,7 @@ fn rehashed_entry_breaks_the_next_link() {
     v["payload"]["i"] = json!(99);
     let e: AuditEntry = serde_json::from_value(v).expect("entry");
     let prev = hex::decode(&e.prev_hash).expect("hex");
-    let payload = serde_json::to_vec(&e.payload).expect("payload");
+    let payload = crate::canonical::canonical_json(&e.payload).expect("payload");
     let fields = Fields {
         index: e.index,
         time_ms: e.time_ms,
@@ -157,7 +157,7 @@ fn changed_header_is_detected() {
     assert!(matches!(err.problem, Problem::BadHeader(_)));
     let mut reordered = lines;
     let header: serde_json::Value = serde_json::from_str(&reordered[0]).expect("header");
-    reordered[0] = header.to_string(); // same fields, keys sorted
+    reordered[0] = String::from_utf8(crate::canonical::canonical_json(&header).expect("json")).expect("utf8"); // same fields, keys sorted
     let err = verify_lines(&reordered).expect_err("detected");
     assert!(matches!(err.problem, Problem::BadHeader(_)));
 }

@@ -275,3 +275,147 @@ pub async fn audit_checkpoint(args: &ClientArgs, out: &Path) -> anyhow::Result<E
     }
     Ok(ExitCode::SUCCESS)
 }
+
+fn read_policy(file: &Path) -> anyhow::Result<Vec<u8>> {
+    let limit = ossa_policy::MAX_POLICY_SET_BYTES as u64;
+    let len = std::fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?.len();
+    if len > limit {
+        bail!("{} is {len} bytes; a policy set is at most {limit}", file.display());
+    }
+    std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))
+}
+
+fn print_warnings(body: &Value) {
+    for warning in body["warnings"].as_array().into_iter().flatten() {
+        eprintln!("warning: {}", warning.as_str().unwrap_or_default());
+    }
+}
+
+/// `ossa policy set`.
+pub async fn policy_set(args: &ClientArgs, file: &Path, tenant: &str, strict: bool) -> anyhow::Result<ExitCode> {
+    let path = format!("/v1/tenants/{}/policy{}", url_encode(tenant), if strict { "?strict=true" } else { "" });
+    let body: Value = call(args, reqwest::Method::PUT, &path, Some(Body::Raw(read_policy(file)?)))
+        .await
+        .with_context(|| format!("{} was not set", file.display()))?
+        .json()
+        .await?;
+    print_warnings(&body);
+    if args.json {
+        out!("{body}");
+    } else {
+        let version = &body["version"];
+        out!(
+            "tenant {tenant}: policy version {} active ({} policies, sha256 {})",
+            version["raft_index"],
+            version["policy_ids"].as_array().map(Vec::len).unwrap_or(0),
+            version["digest"].as_str().unwrap_or_default()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ossa policy propose`.
+pub async fn policy_propose(args: &ClientArgs, file: &Path, strict: bool) -> anyhow::Result<ExitCode> {
+    let path = format!("/v1/policy/proposals{}", if strict { "?strict=true" } else { "" });
+    let body: Value = call(args, reqwest::Method::POST, &path, Some(Body::Raw(read_policy(file)?)))
+        .await
+        .with_context(|| format!("{} was not proposed", file.display()))?
+        .json()
+        .await?;
+    print_warnings(&body);
+    if args.json {
+        out!("{body}");
+    } else {
+        let proposal = &body["proposal"];
+        out!(
+            "proposal {} created ({}); approvals: {}",
+            proposal["id"],
+            proposal["status"].as_str().unwrap_or("?"),
+            proposal["approvals"]
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ossa policy approve`.
+pub async fn policy_approve(args: &ClientArgs, id: u64) -> anyhow::Result<ExitCode> {
+    let body: Value =
+        call(args, reqwest::Method::POST, &format!("/v1/policy/proposals/{id}/approve"), None).await?.json().await?;
+    if args.json {
+        out!("{body}");
+    } else {
+        let proposal = &body["proposal"];
+        out!(
+            "proposal {id} approved; now {} with approvals {}",
+            proposal["status"].as_str().unwrap_or("?"),
+            proposal["approvals"]
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ossa policy list`.
+pub async fn policy_list(args: &ClientArgs) -> anyhow::Result<ExitCode> {
+    let body: Value = get_json(args, "/v1/policy").await?;
+    if args.json {
+        out!("{}", serde_json::to_string_pretty(&body)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let federation = &body["federation"];
+    if federation.is_null() {
+        out!("federation: no active set");
+    } else {
+        out!(
+            "federation: version {} sha256 {} (by {})",
+            federation["raft_index"],
+            federation["digest"].as_str().unwrap_or_default(),
+            federation["set_by"].as_str().unwrap_or_default()
+        );
+    }
+    let mut rows = Vec::new();
+    for (tenant, version) in body["tenants"].as_object().into_iter().flatten() {
+        rows.push(vec![
+            tenant.clone(),
+            version["raft_index"].to_string(),
+            version["policy_ids"].as_array().map(Vec::len).unwrap_or(0).to_string(),
+        ]);
+    }
+    out!("");
+    table::print(&["tenant", "version", "policies"], &rows);
+    let mut rows = Vec::new();
+    for proposal in body["proposals"].as_array().into_iter().flatten() {
+        let approvals: Vec<&str> =
+            proposal["approvals"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        rows.push(vec![
+            proposal["id"].to_string(),
+            proposal["status"].as_str().unwrap_or_default().to_owned(),
+            proposal["proposer"].as_str().unwrap_or_default().to_owned(),
+            format!("{}/{}", approvals.len(), body["quorum"]),
+            approvals.join(","),
+        ]);
+    }
+    out!("");
+    table::print(&["proposal", "status", "proposer", "approvals", "by"], &rows);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ossa authorize`.
+pub async fn authorize(args: &ClientArgs, body: &crate::authz::AuthorizeBody) -> anyhow::Result<ExitCode> {
+    let verdict: crate::authz::Verdict =
+        call(args, reqwest::Method::POST, "/v1/authorize", Some(Body::Json(serde_json::to_value(body)?)))
+            .await?
+            .json()
+            .await?;
+    if args.json {
+        out!("{}", serde_json::to_string_pretty(&verdict)?);
+    } else {
+        out!("{}", verdict.decision);
+        for id in &verdict.deciding {
+            out!("  {id}");
+        }
+        for reason in &verdict.reasons {
+            out!("  ({reason})");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,66 +1,19 @@
-//! `ossa bench`: the performance goals of the design, measured on this machine.
-//!
-//! Each benchmark builds what it measures from the real components (no mocks), runs a warm-up,
-//! then times many operations and reports the rate and latency percentiles in microseconds
-//! (`--json` for `{"bench", "rate_per_s", "p50_us", "p99_us", ...}`).
+//! `ossa bench query`: capability queries on an in-process agent directory of real records.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use prost::Message;
 use rand::{Rng, SeedableRng};
-use serde::Serialize;
 
+use super::{report, BenchReport};
 use crate::agents::directory::{Directory, Query};
 use crate::agents::record::VerifiedRecord;
 use crate::wire::pb;
 
-/// Result of one benchmark.
-#[derive(Debug, Clone, Serialize)]
-pub struct BenchReport {
-    /// Benchmark name.
-    pub bench: String,
-    /// What was measured, in words.
-    pub setup: String,
-    /// Operations timed.
-    pub operations: usize,
-    /// Operations per second.
-    pub rate_per_s: f64,
-    /// Median latency.
-    pub p50_us: f64,
-    /// 99th percentile latency.
-    pub p99_us: f64,
-    /// Worst latency.
-    pub max_us: f64,
-    /// The design's goal for this benchmark.
-    pub goal: String,
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[rank.min(sorted.len() - 1)].as_secs_f64() * 1e6
-}
-
-/// Builds a report from individual latencies measured over `elapsed`.
-fn report(bench: &str, setup: String, goal: &str, mut latencies: Vec<Duration>, elapsed: Duration) -> BenchReport {
-    latencies.sort_unstable();
-    BenchReport {
-        bench: bench.to_owned(),
-        setup,
-        operations: latencies.len(),
-        rate_per_s: latencies.len() as f64 / elapsed.as_secs_f64().max(f64::EPSILON),
-        p50_us: percentile(&latencies, 0.50),
-        p99_us: percentile(&latencies, 0.99),
-        max_us: percentile(&latencies, 1.0),
-        goal: goal.to_owned(),
-    }
-}
-
 /// Capability vocabulary size: 1000 distinct capabilities, each agent has 3, so a query
 /// matches about 0.3% of the directory (300 agents of 100k), a realistic "who can do X?".
 const VOCABULARY: usize = 1000;
+/// Capabilities of each agent (see [`VOCABULARY`]).
 const CAPABILITIES_PER_AGENT: usize = 3;
 
 /// `ossa bench query`: capability queries on a directory of `records` agents.
@@ -112,17 +65,6 @@ pub fn query(records: usize, queries: usize) -> anyhow::Result<BenchReport> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn percentiles_come_from_the_sorted_latencies() {
-        let latencies = (1..=100).rev().map(Duration::from_micros).collect();
-        let report = report("x", String::new(), "", latencies, Duration::from_millis(10));
-        assert_eq!(report.operations, 100);
-        assert_eq!(report.p50_us.round(), 51.0);
-        assert_eq!(report.p99_us.round(), 99.0);
-        assert_eq!(report.max_us.round(), 100.0);
-        assert_eq!(report.rate_per_s.round(), 10_000.0);
-    }
 
     #[test]
     fn query_bench_finds_agents_in_a_real_directory() {
