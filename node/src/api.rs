@@ -149,15 +149,20 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn parse_body<T: for<'de> Deserialize<'de>>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
-    let bytes = body.map_err(|e| match e {
+/// The body's bytes, or the error for a body over `limit` (`what` names the body).
+fn body_bytes(body: Result<Bytes, BytesRejection>, what: &str, limit: usize) -> Result<Bytes, ApiError> {
+    body.map_err(|e| match e {
         BytesRejection::FailedToBufferBody(_) => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
-            format!("request body is larger than {MAX_BODY} bytes"),
+            format!("{what} is larger than {limit} bytes"),
         ),
         other => ApiError::new(StatusCode::BAD_REQUEST, "bad_body", other.body_text()),
-    })?;
+    })
+}
+
+fn parse_body<T: for<'de> Deserialize<'de>>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+    let bytes = body_bytes(body, "request body", MAX_BODY)?;
     serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_json", format!("invalid JSON body: {e}")))
 }
@@ -354,14 +359,7 @@ async fn register_agent(
 ) -> Result<Response, ApiError> {
     authorize(&node, &headers)?;
     let RegisterQuery { tenant } = query(params)?;
-    let manifest = body.map_err(|e| match e {
-        BytesRejection::FailedToBufferBody(_) => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("manifest is larger than {} bytes", crate::agents::manifest::MAX_MANIFEST_BYTES),
-        ),
-        other => ApiError::new(StatusCode::BAD_REQUEST, "bad_body", other.body_text()),
-    })?;
+    let manifest = body_bytes(body, "manifest", crate::agents::manifest::MAX_MANIFEST_BYTES)?;
     let view = node.agents.register(&node, &tenant, &manifest).await?;
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
@@ -423,14 +421,7 @@ async fn audit_checkpoint(State(node): Shared) -> Result<Response, ApiError> {
 }
 
 fn policy_text(body: Result<Bytes, BytesRejection>) -> Result<String, ApiError> {
-    let bytes = body.map_err(|e| match e {
-        BytesRejection::FailedToBufferBody(_) => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("policy set is larger than {MAX_BODY} bytes"),
-        ),
-        other => ApiError::new(StatusCode::BAD_REQUEST, "bad_body", other.body_text()),
-    })?;
+    let bytes = body_bytes(body, "policy set", MAX_BODY)?;
     String::from_utf8(bytes.to_vec())
         .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "bad_body", "a policy set must be UTF-8 Cedar text"))
 }

@@ -291,15 +291,28 @@ fn print_warnings(body: &Value) {
     }
 }
 
-/// `ossa policy set`.
-pub async fn policy_set(args: &ClientArgs, file: &Path, tenant: &str, strict: bool) -> anyhow::Result<ExitCode> {
-    let path = format!("/v1/tenants/{}/policy{}", url_encode(tenant), if strict { "?strict=true" } else { "" });
-    let body: Value = call(args, reqwest::Method::PUT, &path, Some(Body::Raw(read_policy(file)?)))
+/// Sends a policy file; prints the analysis warnings of the answer.
+async fn submit_policy(
+    args: &ClientArgs,
+    method: reqwest::Method,
+    path: &str,
+    file: &Path,
+    strict: bool,
+) -> anyhow::Result<Value> {
+    let path = format!("{path}{}", if strict { "?strict=true" } else { "" });
+    let body: Value = call(args, method, &path, Some(Body::Raw(read_policy(file)?)))
         .await
-        .with_context(|| format!("{} was not set", file.display()))?
+        .with_context(|| format!("{} was refused", file.display()))?
         .json()
         .await?;
     print_warnings(&body);
+    Ok(body)
+}
+
+/// `ossa policy set`.
+pub async fn policy_set(args: &ClientArgs, file: &Path, tenant: &str, strict: bool) -> anyhow::Result<ExitCode> {
+    let path = format!("/v1/tenants/{}/policy", url_encode(tenant));
+    let body = submit_policy(args, reqwest::Method::PUT, &path, file, strict).await?;
     if args.json {
         out!("{body}");
     } else {
@@ -316,13 +329,7 @@ pub async fn policy_set(args: &ClientArgs, file: &Path, tenant: &str, strict: bo
 
 /// `ossa policy propose`.
 pub async fn policy_propose(args: &ClientArgs, file: &Path, strict: bool) -> anyhow::Result<ExitCode> {
-    let path = format!("/v1/policy/proposals{}", if strict { "?strict=true" } else { "" });
-    let body: Value = call(args, reqwest::Method::POST, &path, Some(Body::Raw(read_policy(file)?)))
-        .await
-        .with_context(|| format!("{} was not proposed", file.display()))?
-        .json()
-        .await?;
-    print_warnings(&body);
+    let body = submit_policy(args, reqwest::Method::POST, "/v1/policy/proposals", file, strict).await?;
     if args.json {
         out!("{body}");
     } else {
