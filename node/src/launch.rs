@@ -5,6 +5,7 @@
 //! loopback ports), starts the first node (which founds the Raft group), then the others
 //! (bootstrapping from the first), waits until every node's `/ready` answers 200, optionally
 //! creates tenants, and writes `DIR/testnet.json`. Each node logs to `DIR/orgN/node.log`.
+//! `up` on a directory that already holds a stopped testnet restarts it as it was.
 //! Without `--detach` it then waits for Ctrl-C and stops the nodes it started; with it, the
 //! nodes keep running in their own process group until `ossa testnet down`.
 
@@ -167,11 +168,11 @@ pub async fn start(options: &UpOptions, progress: Progress) -> anyhow::Result<Te
         bail!("--stewards must be between 1 and --nodes ({})", options.nodes);
     }
     let dir = &options.dir;
-    if TestnetManifest::path(dir).exists() || dir.join("ca").exists() {
-        bail!(
-            "{} already holds a testnet; stop it with `ossa testnet down --dir {0}` and remove the directory for a new one",
-            dir.display()
-        );
+    if TestnetManifest::path(dir).exists() {
+        return restart(dir, progress).await;
+    }
+    if dir.join("ca").exists() {
+        bail!("{} holds a federation CA but no testnet.json; remove the directory for a new testnet", dir.display());
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let dir = dir.canonicalize()?;
@@ -225,10 +226,38 @@ pub async fn start(options: &UpOptions, progress: Progress) -> anyhow::Result<Te
     Ok(manifest)
 }
 
+/// Restarts the stopped testnet of `dir` exactly as it was (its nodes keep their data, keys
+/// and ports), founder first; refuses if any of its nodes is still running.
+async fn restart(dir: &Path, progress: Progress) -> anyhow::Result<TestnetManifest> {
+    let mut manifest = TestnetManifest::load(dir)?;
+    let running: Vec<String> =
+        manifest.nodes.iter().filter(|n| process_alive(n.pid)).map(|n| format!("{} (pid {})", n.org, n.pid)).collect();
+    if !running.is_empty() {
+        bail!(
+            "the testnet in {} is running ({}); stop it with `ossa testnet down --dir {0}`, or remove the directory for a new one",
+            dir.display(),
+            running.join(", ")
+        );
+    }
+    let exe = std::env::current_exe().context("cannot find the ossa executable")?;
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
+    progress.line(format_args!(
+        "restarting the existing testnet in {} ({} nodes; remove the directory for a new one)",
+        dir.display(),
+        manifest.nodes.len()
+    ));
+    for node in &mut manifest.nodes {
+        node.pid = start_node(&exe, &node.dir)?;
+    }
+    manifest.save(dir)?;
+    wait_ready(&client, &manifest.nodes, progress).await?;
+    Ok(manifest)
+}
+
 /// Starts `ossa node run --dir NODE_DIR` (the executable `exe`) in its own process group,
 /// logging to `NODE_DIR/node.log`, and returns its pid.
 pub(crate) fn start_node(exe: &Path, node_dir: &Path) -> anyhow::Result<u32> {
-    let log = std::fs::File::create(node_dir.join("node.log"))?;
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(node_dir.join("node.log"))?;
     let mut command = std::process::Command::new(exe);
     command.arg("node").arg("run").arg("--dir").arg(node_dir);
     command.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
