@@ -73,7 +73,7 @@ pub struct AuditEntry {
     pub kind: String,
     /// See [`EntryDraft::actor`].
     pub actor: String,
-    /// See [`EntryDraft::payload`]; written with sorted keys ([`crate::canonical`]).
+    /// See [`EntryDraft::payload`]; written as canonical JSON (keys sorted at every level).
     #[serde(serialize_with = "crate::canonical::serialize_payload")]
     pub payload: serde_json::Value,
     /// See [`EntryDraft::raft_index`].
