@@ -136,3 +136,24 @@ impl AuditStore for SledAuditStore {
         Ok(())
     }
 }
+
+/// How long [`open_sled`] waits for a lock held by an earlier handle of the same database.
+const SLED_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Opens the sled database at `path`, waiting up to ten seconds while the lock file is still
+/// held. sled releases its lock from a background thread some time after the last handle is
+/// dropped, so a database reopened in the same process (a restart in a test, a component
+/// reopening its store) can briefly find it locked.
+pub fn open_sled(path: &std::path::Path) -> Result<sled::Db, sled::Error> {
+    let deadline = std::time::Instant::now() + SLED_LOCK_WAIT;
+    loop {
+        match sled::open(path) {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock") && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
+}

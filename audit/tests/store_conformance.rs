@@ -68,7 +68,7 @@ fn memory_store_conforms() {
 #[test]
 fn sled_store_conforms() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let db = sled::open(dir.path()).expect("sled");
+    let db = ossa_audit::open_sled(dir.path()).expect("sled");
     conformance(&SledAuditStore::open(&db).expect("store"));
 }
 
@@ -76,14 +76,14 @@ fn sled_store_conforms() {
 fn sled_store_persists_across_reopen_and_shares_the_db() {
     let dir = tempfile::tempdir().expect("tempdir");
     {
-        let db = sled::open(dir.path()).expect("sled");
+        let db = ossa_audit::open_sled(dir.path()).expect("sled");
         db.insert(b"someone-else", b"theirs".to_vec()).expect("other component");
         let store = SledAuditStore::open(&db).expect("store");
         store.append(0, b"r0", &[("head", b"h0")]).expect("append");
         store.append_with_nodes(1, b"r1", &[(NodeId { level: 1, index: 0 }, [7; 32])], &[]).expect("append");
         store.flush().expect("flush");
     }
-    let db = sled::open(dir.path()).expect("sled");
+    let db = ossa_audit::open_sled(dir.path()).expect("sled");
     let store = SledAuditStore::open(&db).expect("store");
     assert_eq!(store.last().expect("last"), Some((1, b"r1".to_vec())));
     assert_eq!(store.get_node(NodeId { level: 1, index: 0 }).expect("node"), Some([7; 32]));

@@ -47,7 +47,7 @@ fn fail<E: std::fmt::Display>(context: &'static str) -> impl FnOnce(E) -> TestCa
 }
 
 fn open(dir: &Path) -> Result<Node, TestCaseError> {
-    let db = sled::open(dir.join("db")).map_err(fail("open sled"))?;
+    let db = ossa_audit::open_sled(&dir.join("db")).map_err(fail("open sled"))?;
     let store = SledAuditStore::open(&db).map_err(fail("open audit store"))?;
     let audit = Arc::new(AuditLog::open(store).map_err(fail("open audit log"))?);
     let sm = RegistryStateMachine::open(&db, audit.clone()).map_err(fail("open state machine"))?;
@@ -163,7 +163,7 @@ async fn replay(proposals: Vec<Proposal>, batch_sizes: Vec<usize>, reapply: usiz
 
     // (d) Lose the registry but keep the audit log, then recover as openraft would.
     {
-        let db = sled::open(dir.path().join("db")).map_err(fail("open sled"))?;
+        let db = ossa_audit::open_sled(&dir.path().join("db")).map_err(fail("open sled"))?;
         let dropped = db.drop_tree(REGISTRY_TREE).map_err(fail("drop registry tree"))?;
         prop_assert!(dropped, "the state machine keeps its registry in the tree {:?}", REGISTRY_TREE);
     }

@@ -23,7 +23,7 @@ fn io_err<E: std::error::Error + 'static>(e: E) -> StorageError {
 impl StoreBuilder<TypeConfig, SledLogStore, RegistryStateMachine, Guard> for SledBuilder {
     async fn build(&self) -> Result<(Guard, SledLogStore, RegistryStateMachine), StorageError> {
         let dir = tempfile::tempdir().map_err(io_err)?;
-        let db = sled::open(dir.path().join("db")).map_err(io_err)?;
+        let db = ossa_audit::open_sled(&dir.path().join("db")).map_err(io_err)?;
         let audit = AuditLog::open(SledAuditStore::open(&db).map_err(io_err)?).map_err(io_err)?;
         let log_store = SledLogStore::open(&db).map_err(io_err)?;
         let state_machine = RegistryStateMachine::open(&db, Arc::new(audit))?;

@@ -113,7 +113,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let api_addr: SocketAddr = config.api.parse().with_context(|| format!("API address {:?}", config.api))?;
 
-    let db = sled::open(dir.data()).with_context(|| format!("cannot open {}", dir.data().display()))?;
+    let db = ossa_audit::open_sled(&dir.data()).with_context(|| format!("cannot open {}", dir.data().display()))?;
     let audit = Arc::new(AuditLog::open(SledAuditStore::open(&db)?)?);
     let metrics = Arc::new(Metrics::default());
     let (net, inbound) = swarm::spawn(

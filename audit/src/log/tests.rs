@@ -16,7 +16,7 @@ fn draft(i: u64, raft_index: Option<u64>) -> EntryDraft {
 }
 
 fn sled_db(dir: &tempfile::TempDir) -> sled::Db {
-    sled::open(dir.path().join("db")).expect("open sled")
+    crate::open_sled(&dir.path().join("db")).expect("open sled")
 }
 
 #[test]

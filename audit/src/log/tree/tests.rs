@@ -67,7 +67,7 @@ fn out_of_range_requests_are_errors() {
 fn sled_reopen_keeps_and_continues_the_tree() {
     let dir = tempfile::tempdir().expect("tempdir");
     let head = {
-        let db = sled::open(dir.path()).expect("sled");
+        let db = crate::open_sled(dir.path()).expect("sled");
         let log = AuditLog::open(SledAuditStore::open(&db).expect("store")).expect("open");
         for i in 0..37 {
             log.append(draft(i)).expect("append");
@@ -75,7 +75,7 @@ fn sled_reopen_keeps_and_continues_the_tree() {
         log.flush().expect("flush");
         log.tree_head()
     };
-    let db = sled::open(dir.path()).expect("sled");
+    let db = crate::open_sled(dir.path()).expect("sled");
     let log = AuditLog::open(SledAuditStore::open(&db).expect("store")).expect("reopen");
     assert_eq!(log.tree_head(), head);
     for i in 37..70 {
