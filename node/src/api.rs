@@ -22,6 +22,7 @@ use serde_json::json;
 
 use crate::agents::directory::{AgentView, Query as AgentQuery};
 use crate::agents::service::AgentError;
+use crate::clock::now_ms;
 use crate::daemon::NodeContext;
 use crate::writes::{submit, WriteError};
 
@@ -517,10 +518,6 @@ async fn policy_overview(State(node): Shared) -> Json<serde_json::Value> {
         "stewards": registry.stewards().map(|m| m.org.clone()).collect::<Vec<_>>(),
         "quorum": registry.governance.required(registry.stewards().count()),
     }))
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 async fn propose_policy(

@@ -22,6 +22,7 @@ pub mod bench;
 #[macro_use]
 pub mod cli;
 pub mod checkpoints;
+pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod launch;

@@ -155,8 +155,34 @@ async fn record_member(
         .map_err(|e| e.to_string())
 }
 
+/// Most addresses a joining node may announce: a node listens on a few interfaces at most,
+/// and the addresses are stored in the replicated Raft membership.
+const MAX_JOIN_ADDRS: usize = 16;
+/// Longest address a joining node may announce (a multiaddr with DNS name and peer id is
+/// well under 200 bytes).
+const MAX_JOIN_ADDR_LEN: usize = 256;
+
+/// Checks the addresses a joining node announces before they go into the Raft membership.
+fn check_join_addrs(addrs: &[String]) -> Result<(), String> {
+    if addrs.is_empty() || addrs.len() > MAX_JOIN_ADDRS {
+        return Err(format!("a join must announce 1 to {MAX_JOIN_ADDRS} addresses, not {}", addrs.len()));
+    }
+    for addr in addrs {
+        if addr.len() > MAX_JOIN_ADDR_LEN || addr.parse::<libp2p::Multiaddr>().is_err() {
+            return Err(format!(
+                "{:?} is not a multiaddr of at most {MAX_JOIN_ADDR_LEN} bytes",
+                addr.chars().take(64).collect::<String>()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Leader side of a join: see the module docs.
 pub async fn handle_join(node: &NodeContext, from: AdmittedPeer, addrs: Vec<String>) -> pb::RaftResponse {
+    if let Err(message) = check_join_addrs(&addrs) {
+        return pb::RaftResponse { body: Some(raft_response::Body::Error(message)) };
+    }
     let raft = &node.consensus.raft;
     if raft.metrics().borrow().state != ServerState::Leader {
         return leader_response(node);
@@ -181,5 +207,19 @@ pub async fn handle_join(node: &NodeContext, from: AdmittedPeer, addrs: Vec<Stri
     match result {
         Ok(()) => pb::RaftResponse { body: Some(raft_response::Body::Joined(pb::Joined { node_id: id })) },
         Err(message) => pb::RaftResponse { body: Some(raft_response::Body::Error(message)) },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_addresses_are_bounded_and_must_parse() {
+        assert!(check_join_addrs(&["/ip4/127.0.0.1/tcp/7470".to_owned()]).is_ok());
+        assert!(check_join_addrs(&[]).is_err());
+        assert!(check_join_addrs(&vec!["/ip4/127.0.0.1/tcp/1".to_owned(); MAX_JOIN_ADDRS + 1]).is_err());
+        assert!(check_join_addrs(&["not an address".to_owned()]).is_err());
+        assert!(check_join_addrs(&[format!("/dns4/{}/tcp/1", "a".repeat(MAX_JOIN_ADDR_LEN))]).is_err());
     }
 }

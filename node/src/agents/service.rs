@@ -12,7 +12,7 @@
 //! expired ones.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use libp2p::gossipsub::MessageAcceptance;
 use ossa_trust::NodeKey;
@@ -20,6 +20,7 @@ use ossa_trust::NodeKey;
 use super::directory::{AgentView, Directory, DirectoryError, Query};
 use super::manifest::{import, ImportError};
 use super::record::{build_record, sign_record, tombstone, verify_record, RECORD_TTL_MS};
+use crate::clock::now_ms;
 use crate::daemon::NodeContext;
 use crate::swarm::NetError;
 use crate::wire::pb;
@@ -59,10 +60,6 @@ pub enum AgentError {
     /// Publishing failed.
     #[error(transparent)]
     Network(#[from] NetError),
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 /// Agents of the federation as this node knows them.

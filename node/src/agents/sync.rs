@@ -68,8 +68,13 @@ pub async fn pull(node: &NodeContext, peer: libp2p::PeerId) -> Result<SyncReport
             last = Some(raw);
         }
         let Some(last) = last.filter(|_| page.more) else { return Ok(report) };
-        // Resume after the last record of this page, by its own (tenant, agent id).
+        // Resume after the last record of this page, by its own (tenant, agent id). A peer
+        // whose pages do not move forward is answering in a loop; stop there.
         let Some((tenant, agent)) = key_of(last) else { return Ok(report) };
+        if (tenant.as_str(), agent.as_str()) <= (request.after_tenant.as_str(), request.after_agent.as_str()) {
+            tracing::warn!(%peer, "sync pages do not advance; stopping");
+            return Ok(report);
+        }
         request.after_tenant = tenant;
         request.after_agent = agent;
     }
