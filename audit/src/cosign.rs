@@ -83,6 +83,25 @@ pub fn verify_cosignature(note: &str, witness_name: &str, public_key: &[u8; 32])
     Ok(Cosigned { checkpoint, time })
 }
 
+/// Adds to `note` the signature lines of `other` that it lacks; both must sign the same text
+/// (the same checkpoint). Verifies no signature: the caller checks the lines it relies on.
+pub fn merge_cosignatures(note: &str, other: &str) -> Result<String, NoteError> {
+    let mut merged = parse_note(note)?;
+    let other = parse_note(other)?;
+    if merged.text != other.text {
+        return Err(NoteError::Malformed("the notes sign different checkpoints".into()));
+    }
+    for signature in other.signatures {
+        if !merged.signatures.contains(&signature) {
+            merged.signatures.push(signature);
+        }
+    }
+    if merged.signatures.len() > note::MAX_SIGNATURES {
+        return Err(NoteError::TooManySignatures);
+    }
+    note::check_len(merged.encode())
+}
+
 #[cfg(test)]
 mod tests {
     use ossa_trust::NodeKey;
@@ -109,6 +128,25 @@ mod tests {
         // A cosignature is not a log signature: different key id type.
         assert!(verify_checkpoint(&once, "org-b.example", &w1.public_key()).is_err());
         assert!(verify_cosignature(&note, "org-a.example", &log.public_key()).is_err());
+    }
+
+    #[test]
+    fn merging_collects_each_witness_once_and_refuses_another_checkpoint() {
+        let (log, w1, w2) = (NodeKey::generate(), NodeKey::generate(), NodeKey::generate());
+        let cp = Checkpoint { origin: "fed/acme".into(), size: 7, root: [4; 32] };
+        let note = crate::sign_checkpoint(&cp, "fed/acme", &log).expect("sign");
+        let by_w1 = cosign_checkpoint(&note, "fed/w1", &w1, 10).expect("cosign");
+        let by_w2 = cosign_checkpoint(&note, "fed/w2", &w2, 11).expect("cosign");
+        let merged = merge_cosignatures(&by_w1, &by_w2).expect("merge");
+        let again = merge_cosignatures(&merged, &by_w1).expect("merge");
+        assert_eq!(merged, again, "a line already present is not added twice");
+        assert_eq!(parse_note(&merged).expect("parse").signatures.len(), 3);
+        assert!(verify_cosignature(&merged, "fed/w1", &w1.public_key()).is_ok());
+        assert!(verify_cosignature(&merged, "fed/w2", &w2.public_key()).is_ok());
+
+        let other = Checkpoint { size: 8, ..cp };
+        let other_note = crate::sign_checkpoint(&other, "fed/acme", &log).expect("sign");
+        assert!(merge_cosignatures(&merged, &other_note).is_err());
     }
 
     #[test]

@@ -23,6 +23,9 @@
 //!    offline, recomputing every leaf hash, every chain link and the root, and names the
 //!    first bad entry; [`verify_export_against`] also checks it against a signed checkpoint,
 //!    which catches a rewritten history or a cut tail.
+//! 6. [`prove_entry`] writes a one-entry proof in the C2SP `tlog-proof` format
+//!    ([`tlog_proof`]): the entry, its inclusion hashes and the cosigned checkpoint;
+//!    [`verify_tlog_proof`] checks it offline against the log's and the witnesses' keys.
 
 mod canonical;
 pub mod checkpoint;
@@ -36,10 +39,11 @@ pub mod note;
 mod proof;
 mod sled_store;
 pub mod store;
+pub mod tlog_proof;
 pub mod verify;
 
 pub use checkpoint::{parse_checkpoint, sign_checkpoint, verify_checkpoint, Checkpoint};
-pub use cosign::{cosign_checkpoint, verify_cosignature, Cosigned};
+pub use cosign::{cosign_checkpoint, merge_cosignatures, verify_cosignature, Cosigned};
 pub use entry::{leaf_hash, AuditEntry, EntryDraft, Hash};
 pub use error::AuditError;
 pub use export::{ExportSummary, EXPORT_FORMAT, EXPORT_VERSION, EXPORT_VERSION_CHAIN_ONLY, MAX_ORIGIN_LEN};
@@ -49,4 +53,5 @@ pub use note::{parse_note, Note, NoteError, MAX_NOTE_LEN};
 pub use proof::{verify_consistency, verify_inclusion, ProofError};
 pub use sled_store::{open_sled, SledAuditStore};
 pub use store::{AuditStore, MemoryAuditStore};
+pub use tlog_proof::{prove_entry, verify_tlog_proof, ProvenEntry, TlogProof, TlogProofError, TrustedKey};
 pub use verify::{verify_export, verify_export_against, Problem, VerifyError, VerifyReport, MAX_LINE_LEN};

@@ -90,6 +90,18 @@ pub fn peer_id_of_key(public_key: &[u8; 32]) -> Option<PeerId> {
     Some(PublicKey::from(key).to_peer_id())
 }
 
+/// The ed25519 public key inside a peer id (peer ids of ed25519 identities embed the key);
+/// `None` for other kinds of peer id.
+pub fn public_key_of_peer(peer: &PeerId) -> Option<[u8; 32]> {
+    let multihash = peer.as_ref();
+    // Code 0 is the identity multihash: the digest is the protobuf-encoded public key.
+    if multihash.code() != 0 {
+        return None;
+    }
+    let key = PublicKey::try_decode_protobuf(multihash.digest()).ok()?;
+    Some(key.try_into_ed25519().ok()?.to_bytes())
+}
+
 /// The Raft node id of a peer: the last 8 bytes of its peer id, which for an ed25519 identity
 /// are the last 8 bytes of the public key. Keys are uniformly random, so ids of a federation's
 /// nodes collide with negligible probability, and every node derives the same id.
@@ -116,6 +128,14 @@ mod tests {
         let csr = create_csr(name, &key, &peer.to_string()).expect("csr");
         let pem = ca.admit(&csr, Role::Steward, 30).expect("admit");
         (key, peer, ossa_trust::pem_to_der(&pem, "CERTIFICATE").expect("der"))
+    }
+
+    #[test]
+    fn a_peer_id_gives_back_its_key() {
+        let key = NodeKey::generate();
+        let peer = peer_id_of_key(&key.public_key()).expect("valid key");
+        assert_eq!(public_key_of_peer(&peer), Some(key.public_key()));
+        assert_eq!(public_key_of_peer(&PeerId::random()), None, "a random peer id is a hash, not a key");
     }
 
     #[test]

@@ -28,12 +28,39 @@ pub struct NodeConfig {
     /// Raft group.
     #[serde(default)]
     pub bootstrap: Vec<String>,
+    /// Multiaddrs other nodes should dial to reach this one (for example `/dns4/node2/tcp/7470`
+    /// behind NAT or in a container network). Empty: the addresses the node listens on.
+    #[serde(default)]
+    pub advertise: Vec<String>,
     /// Raft timings.
     #[serde(default)]
     pub raft: RaftConfig,
     /// Admission settings.
     #[serde(default)]
     pub admission: AdmissionConfig,
+    /// Audit checkpoint settings.
+    #[serde(default)]
+    pub audit: AuditConfig,
+}
+
+/// When the node signs a checkpoint of its audit log: after `checkpoint_entries` new entries
+/// or `checkpoint_interval_ms` after the last one, whichever comes first (and only if the log
+/// grew).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Entries after which a checkpoint is signed at once. 10,000 keeps a busy node's witnesses
+    /// within a fraction of a second of its head while costing one signature per 10k appends.
+    pub checkpoint_entries: u64,
+    /// Longest time between a new entry and the checkpoint that covers it. One second bounds
+    /// how stale a served checkpoint can be at one signature per second.
+    pub checkpoint_interval_ms: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self { checkpoint_entries: 10_000, checkpoint_interval_ms: 1_000 }
+    }
 }
 
 /// Raft timings in milliseconds (see `ossa_consensus::RaftTimings` for why these defaults).
@@ -87,8 +114,10 @@ impl Default for NodeConfig {
             listen: default_listen(),
             api: default_api(),
             bootstrap: Vec::new(),
+            advertise: Vec::new(),
             raft: RaftConfig::default(),
             admission: AdmissionConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }

@@ -21,7 +21,7 @@ use crate::admission::{node_id_of, Admission};
 use crate::agents::directory::Directory;
 use crate::agents::service::{agents_topic, AgentService};
 use crate::authz::PolicyEngine;
-use crate::checkpoints::LatestCheckpoint;
+use crate::checkpoints::OwnCheckpoints;
 use crate::config::{NodeConfig, NodeDir};
 use crate::metrics::Metrics;
 use crate::raft_glue::Libp2pTransport;
@@ -56,10 +56,14 @@ pub struct NodeContext {
     pub agents: AgentService,
     /// The org's node key (signs agent records and audit checkpoints).
     pub key: Arc<NodeKey>,
-    /// The latest signed audit checkpoint.
-    pub checkpoint: LatestCheckpoint,
+    /// This node's recent signed audit checkpoints, with witness cosignatures.
+    pub checkpoints: OwnCheckpoints,
+    /// Witnessing of the other orgs' audit checkpoints.
+    pub witness: crate::witness::Witness,
     /// Cedar authorization against the replicated policy sets.
     pub policies: PolicyEngine,
+    /// Addresses other nodes should dial (`--advertise`); empty means the listen addresses.
+    pub advertise: Vec<Multiaddr>,
 }
 
 impl NodeContext {
@@ -106,11 +110,8 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         bail!("{} is empty", dir.api_token().display());
     }
     let listen: Multiaddr = config.listen.parse().with_context(|| format!("listen address {:?}", config.listen))?;
-    let bootstrap = config
-        .bootstrap
-        .iter()
-        .map(|a| a.parse::<Multiaddr>().with_context(|| format!("bootstrap address {a:?}")))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let bootstrap = parse_multiaddrs(&config.bootstrap, "bootstrap")?;
+    let advertise = parse_multiaddrs(&config.advertise, "advertise")?;
     let api_addr: SocketAddr = config.api.parse().with_context(|| format!("API address {:?}", config.api))?;
 
     let db = ossa_audit::open_sled(&dir.data()).with_context(|| format!("cannot open {}", dir.data().display()))?;
@@ -125,7 +126,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
             admission: Admission::new(ca_der),
             admission_timeout: Duration::from_secs(config.admission.timeout_secs),
             ban: Duration::from_secs(config.admission.ban_secs),
-            topics: vec![agents_topic(&cert.federation)],
+            topics: vec![agents_topic(&cert.federation), crate::witness::checkpoints_topic(&cert.federation)],
         },
         metrics.clone(),
     )
@@ -153,8 +154,10 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         ready: AtomicBool::new(false),
         agents: AgentService::new(Directory::open(&db)?, &cert.federation, key.clone()),
         key,
-        checkpoint: LatestCheckpoint::default(),
+        checkpoints: OwnCheckpoints::default(),
+        witness: crate::witness::Witness::open(&db, &cert.federation)?,
         policies: PolicyEngine::default(),
+        advertise,
     });
     tracing::info!(org = %node.org, %peer_id, node_id, role = %node.role, federation = %node.federation, "node starting");
     tokio::spawn(run_router(node.clone(), inbound));
@@ -162,7 +165,11 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     tokio::spawn(crate::readiness::run_readiness(node.clone()));
     tokio::spawn(crate::agents::service::run_maintenance(node.clone()));
     tokio::spawn(crate::agents::sync::run_sync(node.clone()));
-    tokio::spawn(crate::checkpoints::run_checkpointer(node.clone()));
+    tokio::spawn(crate::checkpoints::run_checkpointer(
+        node.clone(),
+        config.audit.checkpoint_entries,
+        Duration::from_millis(config.audit.checkpoint_interval_ms),
+    ));
 
     let listener =
         tokio::net::TcpListener::bind(api_addr).await.with_context(|| format!("cannot listen on {api_addr}"))?;
@@ -175,6 +182,10 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     }
     db.flush_async().await?;
     Ok(())
+}
+
+fn parse_multiaddrs(addrs: &[String], what: &str) -> anyhow::Result<Vec<Multiaddr>> {
+    addrs.iter().map(|a| a.parse::<Multiaddr>().with_context(|| format!("{what} address {a:?}"))).collect()
 }
 
 fn read(path: &std::path::Path) -> anyhow::Result<String> {

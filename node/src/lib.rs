@@ -7,7 +7,8 @@
 //!   group; [`readiness`] tracks whether it has caught up; [`writes`] sends registry writes
 //!   to the leader.
 //! - `ossa-consensus` applies committed entries to the registry and the `ossa-audit` log;
-//!   [`checkpoints`] signs the log's tree head.
+//!   [`checkpoints`] signs the log's tree head; [`witness`] checks and cosigns the other
+//!   orgs' checkpoints and catches equivocation.
 //! - [`agents`] imports manifests, signs agent records, gossips them and keeps the directory;
 //!   [`router`] hands inbound requests and gossip to their component.
 //! - [`authz`] decides Cedar authorization requests against the replicated policy sets.
@@ -33,4 +34,5 @@ pub mod readiness;
 pub mod router;
 pub mod swarm;
 pub mod wire;
+pub mod witness;
 pub mod writes;

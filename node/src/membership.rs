@@ -73,15 +73,21 @@ pub async fn run_join_loop(node: std::sync::Arc<NodeContext>, founder: bool) {
     }
 }
 
+/// This node as other nodes should know it: its advertised addresses if configured, else the
+/// addresses it listens on.
 async fn own_member_node(node: &NodeContext) -> Result<MemberNode, String> {
-    let view = node.net.view().await.map_err(|e| e.to_string())?;
-    if view.listen_addrs.is_empty() {
+    let addrs = if node.advertise.is_empty() {
+        node.net.view().await.map_err(|e| e.to_string())?.listen_addrs
+    } else {
+        node.advertise.clone()
+    };
+    if addrs.is_empty() {
         return Err("not listening yet".into());
     }
     Ok(MemberNode {
         org: node.org.clone(),
         peer_id: node.peer_id.to_string(),
-        addrs: view.listen_addrs.iter().map(|a| a.to_string()).collect(),
+        addrs: addrs.iter().map(|a| a.to_string()).collect(),
     })
 }
 

@@ -42,6 +42,20 @@ pub struct Metrics {
     pub records_rejected: Family<ReasonLabel, Counter>,
     /// Records in the agent directory (tombstones included).
     pub directory_records: Gauge,
+    /// Audit checkpoints this node signed.
+    pub checkpoints_signed: Counter,
+    /// Tree size of this node's latest signed checkpoint.
+    pub checkpoint_size: Gauge,
+    /// Unix time (seconds) of this node's latest signed checkpoint.
+    pub checkpoint_time: Gauge,
+    /// Peer checkpoints this node cosigned as a witness.
+    pub cosignatures_made: Counter,
+    /// Verified cosignatures of this node's checkpoints received from witnesses.
+    pub cosignatures_received: Counter,
+    /// Orgs with confirmed equivocation evidence.
+    pub equivocating_orgs: Gauge,
+    /// Checkpoint gossip refused, by reason.
+    pub witness_rejected: Family<ReasonLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -60,6 +74,13 @@ impl Default for Metrics {
             audit_entries: Gauge::default(),
             records_rejected: Family::default(),
             directory_records: Gauge::default(),
+            checkpoints_signed: Counter::default(),
+            checkpoint_size: Gauge::default(),
+            checkpoint_time: Gauge::default(),
+            cosignatures_made: Counter::default(),
+            cosignatures_received: Counter::default(),
+            equivocating_orgs: Gauge::default(),
+            witness_rejected: Family::default(),
         };
         root.register("admission_refused", "Peers refused at admission", metrics.admission_refused.clone());
         root.register("admission_accepted", "Peers admitted", metrics.admission_accepted.clone());
@@ -76,6 +97,25 @@ impl Default for Metrics {
         root.register("audit_entries", "Entries in the audit log", metrics.audit_entries.clone());
         root.register("records_rejected", "Gossiped records refused", metrics.records_rejected.clone());
         root.register("directory_records", "Records in the agent directory", metrics.directory_records.clone());
+        root.register("audit_checkpoints_signed", "Audit checkpoints signed", metrics.checkpoints_signed.clone());
+        root.register("audit_checkpoint_size", "Tree size of the latest checkpoint", metrics.checkpoint_size.clone());
+        root.register(
+            "audit_checkpoint_timestamp_seconds",
+            "Unix time of the latest signed checkpoint",
+            metrics.checkpoint_time.clone(),
+        );
+        root.register("audit_cosignatures_made", "Peer checkpoints cosigned", metrics.cosignatures_made.clone());
+        root.register(
+            "audit_cosignatures_received",
+            "Verified witness cosignatures of this node's checkpoints",
+            metrics.cosignatures_received.clone(),
+        );
+        root.register(
+            "audit_equivocating_orgs",
+            "Orgs with confirmed equivocation evidence",
+            metrics.equivocating_orgs.clone(),
+        );
+        root.register("audit_witness_rejected", "Checkpoint gossip refused", metrics.witness_rejected.clone());
         Self { registry: root, ..metrics }
     }
 }
@@ -89,6 +129,11 @@ impl Metrics {
     /// Counts a refused gossiped record.
     pub fn record_rejected(&self, reason: &str) {
         self.records_rejected.get_or_create(&ReasonLabel { reason: reason.to_owned() }).inc();
+    }
+
+    /// Counts refused checkpoint gossip.
+    pub fn witness_rejected(&self, reason: &str) {
+        self.witness_rejected.get_or_create(&ReasonLabel { reason: reason.to_owned() }).inc();
     }
 
     /// The metrics in Prometheus text format.

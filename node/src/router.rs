@@ -3,8 +3,9 @@
 //! One task reads the swarm's bounded inbound queue and spawns a task per item, so a slow
 //! Raft call never holds up gossip validation. `/ossa/raft/1` requests go to
 //! [`crate::raft_glue::handle`] and their answer back through the swarm; gossip messages go
-//! to the component of their topic, `/ossa/sync/1` requests to the agent directory, whose verdict (accept, ignore, reject) is reported to
-//! gossipsub before the message is forwarded.
+//! to the component of their topic (agents or witness), whose verdict (accept, ignore,
+//! reject) is reported to gossipsub before the message is forwarded; `/ossa/sync/1` requests
+//! go to the agent directory, or to the audit log for a consistency proof.
 
 use std::sync::Arc;
 
@@ -25,13 +26,20 @@ pub async fn run_router(node: Arc<NodeContext>, mut inbound: mpsc::Receiver<Inbo
                     node.net.respond(channel, response).await;
                 }
                 Inbound::Sync(InboundSync { from, request, channel }) => {
-                    tracing::debug!(peer = %from.peer_id, "serving directory sync");
-                    let response = crate::agents::sync::serve(node.agents.directory(), &request);
+                    let response = match &request.consistency {
+                        Some(proof) => crate::witness::serve_consistency(&node, proof),
+                        None => {
+                            tracing::debug!(peer = %from.peer_id, "serving directory sync");
+                            crate::agents::sync::serve(node.agents.directory(), &request)
+                        }
+                    };
                     node.net.respond_sync(channel, response).await;
                 }
                 Inbound::Gossip(InboundGossip { source, message_id, topic, data }) => {
                     let acceptance = if topic == node.agents.topic() {
                         node.agents.on_gossip(&node, &data)
+                    } else if topic == node.witness.topic() {
+                        node.witness.on_gossip(&node, &data).await
                     } else {
                         tracing::debug!(%topic, %source, "gossip on an unknown topic");
                         MessageAcceptance::Ignore

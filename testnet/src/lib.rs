@@ -184,11 +184,17 @@ impl Federation {
 
     /// Restarts node `i` with `ossa node run --dir` (its saved config).
     pub fn restart(&mut self, i: usize) -> anyhow::Result<()> {
+        self.restart_with_env(i, &[])
+    }
+
+    /// Restarts node `i` with extra environment variables (test hooks of the node).
+    pub fn restart_with_env(&mut self, i: usize, env: &[(&str, &str)]) -> anyhow::Result<()> {
         let node_dir = self.node(i).dir.clone();
         let log = std::fs::OpenOptions::new().append(true).create(true).open(node_dir.join("node.log"))?;
         let child = Command::new(&self.exe)
             .args(["node", "run", "--dir"])
             .arg(&node_dir)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

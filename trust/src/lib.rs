@@ -11,6 +11,10 @@
 //! Messages that travel beyond one connection (gossiped agent records) carry their own
 //! signature: [`sign_envelope`] / [`verify_envelope`] sign exact bytes under a domain.
 //!
+//! Trust scores ([`score`]) turn signed observations into a 0..=1000 score per org and
+//! agent: a [`TrustLedger`] ingests them, [`TrustLedger::compute`] runs EigenTrust in fixed
+//! point, and a [`CircuitBreaker`] quarantines the orgs and agents that misbehave.
+//!
 //! All PEM/DER input is size-limited ([`MAX_PEM_BYTES`]) and parsing never panics. This crate
 //! is synchronous and knows nothing of libp2p or tokio.
 
@@ -26,6 +30,7 @@ mod pem;
 #[cfg(test)]
 mod proptests;
 mod role;
+pub mod score;
 
 pub use ca::{FederationCa, MAX_CERT_DAYS};
 pub use cert::{parse_org_cert_pem, verify_org_cert, OrgCertificate};
@@ -36,3 +41,8 @@ pub use identity::{verify_signature, NodeKey};
 pub use names::{validate_federation_name, validate_org_name};
 pub use pem::{pem_to_der, MAX_PEM_BYTES};
 pub use role::Role;
+pub use score::{
+    bench_workload, AgentScore, BreakerConfig, Change, CircuitBreaker, Evidence, LedgerStats, Observation, OrgScore,
+    Outcome, Penalty, PenaltyKind, Refusal, Subject, Transition, TrustConfig, TrustConfigError, TrustLedger,
+    TrustScores, TrustWorkload, MAX_SCORE, SHARE_SCALE,
+};

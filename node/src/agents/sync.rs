@@ -35,7 +35,7 @@ pub fn serve(directory: &Directory, request: &pb::SyncRequest) -> pb::SyncRespon
         .then_some((request.after_tenant.as_str(), request.after_agent.as_str()));
     let limit = (request.limit as usize).clamp(1, PAGE_SIZE);
     let (records, more) = directory.page(after, limit);
-    pb::SyncResponse { records, more }
+    pb::SyncResponse { records, more, consistency: None }
 }
 
 /// Outcome of pulling a peer's directory.
@@ -54,7 +54,7 @@ pub async fn pull(node: &NodeContext, peer: libp2p::PeerId) -> Result<SyncReport
     let mut report = SyncReport::default();
     let mut request = pb::SyncRequest { limit: PAGE_SIZE as u32, ..Default::default() };
     loop {
-        let page = node.net.sync(peer, request.clone(), PAGE_TIMEOUT).await?;
+        let page = node.net.sync(peer, Vec::new(), request.clone(), PAGE_TIMEOUT).await?;
         let mut last = None;
         for raw in page.records.iter().take(PAGE_SIZE) {
             match node.agents.ingest(node, raw) {

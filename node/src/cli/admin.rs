@@ -1,6 +1,5 @@
-//! File-based commands: the federation CA, org directories and offline audit verification.
+//! File-based commands: the federation CA and org directories.
 
-use std::io::BufReader;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -85,64 +84,7 @@ pub fn admit_org(ca: &FederationCa, csr: &Path, out: &Path, role: Role, days: u3
     Ok(info.org)
 }
 
-/// Reads a signed checkpoint and checks its signature against the org certificate `cert`.
-fn trusted_checkpoint(note_path: &Path, cert_path: &Path) -> anyhow::Result<ossa_audit::Checkpoint> {
-    let note = read_limited(note_path, ossa_audit::MAX_NOTE_LEN)?;
-    let cert = ossa_trust::parse_org_cert_pem(&read_limited(cert_path, MAX_PEM_BYTES)?)
-        .with_context(|| format!("{}", cert_path.display()))?;
-    let unverified = ossa_audit::parse_checkpoint(&note).with_context(|| format!("{}", note_path.display()))?;
-    let expected_origin = format!("{}/{}", cert.federation, cert.org);
-    if unverified.origin != expected_origin {
-        bail!(
-            "{} is a checkpoint of {:?}, but {} belongs to {expected_origin:?}",
-            note_path.display(),
-            unverified.origin,
-            cert_path.display()
-        );
-    }
-    ossa_audit::verify_checkpoint(&note, &expected_origin, &cert.public_key)
-        .with_context(|| format!("{} is not signed by the key of {}", note_path.display(), cert_path.display()))
-}
-
-/// `ossa audit verify`: checks an export offline, optionally against a signed checkpoint.
-pub fn audit_verify(file: &Path, trusted: Option<(&Path, &Path)>, json: bool) -> anyhow::Result<ExitCode> {
-    let checkpoint = trusted.map(|(note, cert)| trusted_checkpoint(note, cert)).transpose()?;
-    let reader = BufReader::new(std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?);
-    let outcome = match &checkpoint {
-        Some(checkpoint) => ossa_audit::verify_export_against(reader, checkpoint),
-        None => ossa_audit::verify_export(reader),
-    };
-    match outcome {
-        Ok(report) => {
-            if json {
-                let body = serde_json::json!({
-                    "ok": true, "origin": report.origin, "entries": report.entries, "head": report.head,
-                    "root": report.root, "checkpoint_size": checkpoint.as_ref().map(|c| c.size),
-                });
-                out!("{body}");
-            } else {
-                out!("ok: {} entries from {}, root {}", report.entries, report.origin, report.root);
-                if let Some(checkpoint) = &checkpoint {
-                    out!("    matches the signed checkpoint at size {}", checkpoint.size);
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(err) => {
-            if json {
-                out!(
-                    "{}",
-                    serde_json::json!({ "ok": false, "line": err.line, "entry": err.entry, "error": err.to_string() })
-                );
-            } else {
-                eprintln!("FAILED: {err}");
-            }
-            Ok(ExitCode::FAILURE)
-        }
-    }
-}
-
-fn read_limited(path: &Path, limit: usize) -> anyhow::Result<String> {
+pub(super) fn read_limited(path: &Path, limit: usize) -> anyhow::Result<String> {
     let len = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?.len();
     if len > limit as u64 {
         bail!("{} is {len} bytes; the limit for this file is {limit}", path.display());

@@ -42,12 +42,12 @@ fn endpoint(args: &ClientArgs) -> anyhow::Result<Endpoint> {
 }
 
 /// A request body: JSON, or raw bytes (a manifest).
-enum Body {
+pub(super) enum Body {
     Json(Value),
     Raw(Vec<u8>),
 }
 
-async fn call(
+pub(super) async fn call(
     args: &ClientArgs,
     method: reqwest::Method,
     path: &str,
@@ -150,19 +150,6 @@ pub async fn tenant_list(args: &ClientArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `ossa audit export`.
-pub async fn audit_export(args: &ClientArgs, out: &Path) -> anyhow::Result<ExitCode> {
-    let bytes = call(args, reqwest::Method::GET, "/v1/audit/export", None).await?.bytes().await?;
-    std::fs::write(out, &bytes).with_context(|| format!("cannot write {}", out.display()))?;
-    let entries = bytes.iter().filter(|b| **b == b'\n').count().saturating_sub(1);
-    if args.json {
-        out!("{}", serde_json::json!({ "out": out, "entries": entries, "bytes": bytes.len() }));
-    } else {
-        out!("exported {entries} entries ({} bytes) to {}", bytes.len(), out.display());
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
 fn query_string(pairs: &[(&str, Option<&str>)]) -> String {
     let encoded: Vec<String> = pairs.iter().filter_map(|(k, v)| v.map(|v| format!("{k}={}", url_encode(v)))).collect();
     if encoded.is_empty() {
@@ -259,19 +246,6 @@ pub async fn agent_remove(args: &ClientArgs, id: &str, tenant: Option<&str>) -> 
         out!("{}", serde_json::json!({ "removed": { "tenant": tenant, "id": id } }));
     } else {
         out!("removed {tenant}/{id}; the tombstone is gossiped to the federation");
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `ossa audit checkpoint`.
-pub async fn audit_checkpoint(args: &ClientArgs, out: &Path) -> anyhow::Result<ExitCode> {
-    let note = call(args, reqwest::Method::GET, "/v1/audit/checkpoint", None).await?.text().await?;
-    std::fs::write(out, &note).with_context(|| format!("cannot write {}", out.display()))?;
-    let checkpoint = ossa_audit::parse_checkpoint(&note)?;
-    if args.json {
-        out!("{}", serde_json::json!({ "out": out, "origin": checkpoint.origin, "size": checkpoint.size }));
-    } else {
-        out!("checkpoint of {} at size {} written to {}", checkpoint.origin, checkpoint.size, out.display());
     }
     Ok(ExitCode::SUCCESS)
 }

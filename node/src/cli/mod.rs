@@ -2,7 +2,8 @@
 //!
 //! Admin commands (`federation`, `org`) work on files; `node run` starts the daemon;
 //! `testnet` manages local node processes; client commands (`status`, `members`, `tenant`,
-//! `audit export`) talk to a node's HTTP API; `audit verify` works offline on an export.
+//! `audit export|checkpoint|prove`) talk to a node's HTTP API; `audit verify` and `audit
+//! verify-proof` work offline ([`audit`]).
 
 /// Prints a line to stdout like `println!`, but a closed pipe (`ossa members | head -1`) ends
 /// the process quietly instead of panicking.
@@ -13,6 +14,7 @@ macro_rules! out {
 }
 
 pub(crate) mod admin;
+mod audit;
 mod client;
 mod table;
 
@@ -66,7 +68,7 @@ enum Command {
     Authorize(AuthorizeArgs),
     /// Export and verify a node's audit log.
     #[command(subcommand)]
-    Audit(AuditCommand),
+    Audit(audit::AuditCommand),
     /// Measure a performance goal of the design on this machine.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -297,6 +299,10 @@ pub struct RunArgs {
     /// started with none founds the federation's Raft group.
     #[arg(long)]
     pub bootstrap: Vec<String>,
+    /// Multiaddr other nodes should dial to reach this node, e.g. /dns4/node2/tcp/7470
+    /// (repeatable; replaces the saved list). Default: the addresses the node listens on.
+    #[arg(long)]
+    pub advertise: Vec<String>,
 }
 
 impl RunArgs {
@@ -310,6 +316,9 @@ impl RunArgs {
         }
         if !self.bootstrap.is_empty() {
             config.bootstrap = self.bootstrap.clone();
+        }
+        if !self.advertise.is_empty() {
+            config.advertise = self.advertise.clone();
         }
     }
 }
@@ -380,42 +389,6 @@ enum TenantCommand {
     },
     /// List tenants.
     List(ClientArgs),
-}
-
-#[derive(Debug, Subcommand)]
-enum AuditCommand {
-    /// Download the node's audit log as JSON Lines.
-    Export {
-        /// File to write.
-        #[arg(long)]
-        out: PathBuf,
-        #[command(flatten)]
-        client: ClientArgs,
-    },
-    /// Download the node's latest signed checkpoint (a C2SP signed note).
-    Checkpoint {
-        /// File to write.
-        #[arg(long)]
-        out: PathBuf,
-        #[command(flatten)]
-        client: ClientArgs,
-    },
-    /// Verify an exported audit log offline: every entry, hash, chain link and the Merkle
-    /// root; with --checkpoint, also that the log matches that signed checkpoint and is not
-    /// cut short of it. Exits non-zero naming the first bad entry.
-    Verify {
-        /// The exported file.
-        file: PathBuf,
-        /// A checkpoint of the log (from `ossa audit checkpoint` or GET /v1/audit/checkpoint).
-        #[arg(long, requires = "cert")]
-        checkpoint: Option<PathBuf>,
-        /// The org certificate of the log's node, whose key must have signed the checkpoint.
-        #[arg(long, requires = "checkpoint")]
-        cert: Option<PathBuf>,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
 }
 
 fn print_bench(report: &crate::bench::BenchReport, json: bool) -> anyhow::Result<ExitCode> {
@@ -537,12 +510,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             client::authorize(&args.client, &body).await
         }
-        Command::Audit(AuditCommand::Export { out, client }) => client::audit_export(&client, &out).await,
-        Command::Audit(AuditCommand::Checkpoint { out, client }) => client::audit_checkpoint(&client, &out).await,
-        Command::Audit(AuditCommand::Verify { file, checkpoint, cert, json }) => {
-            let trusted = checkpoint.zip(cert);
-            admin::audit_verify(&file, trusted.as_ref().map(|(c, p)| (c.as_path(), p.as_path())), json)
-        }
+        Command::Audit(command) => audit::run(command).await,
         Command::Bench(BenchCommand::Query { records, queries, json }) => {
             eprintln!("building a directory of {records} agents ...");
             let report = tokio::task::spawn_blocking(move || crate::bench::query(records, queries)).await??;

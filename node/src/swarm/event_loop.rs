@@ -47,6 +47,30 @@ pub struct SwarmSettings {
 }
 
 type Reply = oneshot::Sender<Result<pb::RaftResponse, NetError>>;
+type SyncReply = oneshot::Sender<Result<pb::SyncResponse, NetError>>;
+
+/// A request waiting for its peer to be dialed and admitted.
+enum Queued {
+    Raft(pb::RaftRequest, Reply),
+    Sync(pb::SyncRequest, SyncReply),
+}
+
+impl Queued {
+    fn is_closed(&self) -> bool {
+        match self {
+            Self::Raft(_, reply) => reply.is_closed(),
+            Self::Sync(_, reply) => reply.is_closed(),
+        }
+    }
+
+    fn fail(self, error: NetError) {
+        // The asker may have given up; then nobody waits for the error.
+        match self {
+            Self::Raft(_, reply) => drop(reply.send(Err(error))),
+            Self::Sync(_, reply) => drop(reply.send(Err(error))),
+        }
+    }
+}
 
 struct EventLoop {
     swarm: Swarm<Behaviour>,
@@ -59,9 +83,9 @@ struct EventLoop {
     unadmitted: HashMap<PeerId, Instant>,
     banned: HashMap<PeerId, Instant>,
     /// Requests waiting for their peer to be connected and admitted.
-    queued: HashMap<PeerId, Vec<(pb::RaftRequest, Reply)>>,
+    queued: HashMap<PeerId, Vec<Queued>>,
     pending: HashMap<OutboundRequestId, Reply>,
-    pending_sync: HashMap<OutboundRequestId, oneshot::Sender<Result<pb::SyncResponse, NetError>>>,
+    pending_sync: HashMap<OutboundRequestId, SyncReply>,
     listen_addrs: Vec<Multiaddr>,
 }
 
@@ -74,6 +98,7 @@ pub fn spawn(
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(settings.keypair.clone())
         .with_tokio()
         .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)?
+        .with_dns()?
         .with_behaviour(Behaviour::new)?
         .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
         .build();
@@ -135,7 +160,7 @@ impl EventLoop {
             self.refuse(peer, "admission_timeout");
         }
         for requests in self.queued.values_mut() {
-            requests.retain(|(_, reply)| !reply.is_closed());
+            requests.retain(|queued| !queued.is_closed());
         }
         self.queued.retain(|_, requests| !requests.is_empty());
         if self.admitted.is_empty() {
@@ -146,22 +171,7 @@ impl EventLoop {
     fn on_command(&mut self, command: Command) {
         match command {
             Command::Request { peer, addrs, request, reply } => {
-                if self.admitted.contains_key(&peer) {
-                    let id = self.swarm.behaviour_mut().raft.send_request(&peer, request);
-                    self.pending.insert(id, reply);
-                    return;
-                }
-                if self.banned.contains_key(&peer) {
-                    let _ = reply.send(Err(NetError::Unreachable(peer, "peer is banned".into())));
-                    return;
-                }
-                self.queued.entry(peer).or_default().push((request, reply));
-                if !self.swarm.is_connected(&peer) {
-                    let opts = DialOpts::peer_id(peer).addresses(addrs).build();
-                    if let Err(err) = self.swarm.dial(opts) {
-                        self.fail_queued(peer, &err.to_string());
-                    }
-                }
+                self.send_when_admitted(peer, addrs, Queued::Raft(request, reply));
             }
             Command::Respond { channel, response } => {
                 // The peer may have gone; then the answer is dropped, as the peer would.
@@ -177,13 +187,8 @@ impl EventLoop {
             Command::Validate { message_id, source, acceptance } => {
                 self.swarm.behaviour_mut().gossipsub.report_message_validation_result(&message_id, &source, acceptance);
             }
-            Command::Sync { peer, request, reply } => {
-                if self.admitted.contains_key(&peer) {
-                    let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
-                    self.pending_sync.insert(id, reply);
-                } else {
-                    let _ = reply.send(Err(NetError::Unreachable(peer, "not an admitted peer".into())));
-                }
+            Command::Sync { peer, addrs, request, reply } => {
+                self.send_when_admitted(peer, addrs, Queued::Sync(request, reply));
             }
             Command::RespondSync { channel, response } => {
                 let _ = self.swarm.behaviour_mut().sync.send_response(channel, response);
@@ -368,9 +373,39 @@ impl EventLoop {
             self.metrics.admission_accepted.inc();
             self.metrics.admitted_peers.set(self.admitted.len() as i64);
         }
-        for (request, reply) in self.queued.remove(&peer_id).unwrap_or_default() {
-            let id = self.swarm.behaviour_mut().raft.send_request(&peer_id, request);
-            self.pending.insert(id, reply);
+        for queued in self.queued.remove(&peer_id).unwrap_or_default() {
+            self.send(peer_id, queued);
+        }
+    }
+
+    /// Sends `queued` to `peer` now if it is admitted, else dials it (at `addrs` if not
+    /// connected) and sends once it is admitted.
+    fn send_when_admitted(&mut self, peer: PeerId, addrs: Vec<Multiaddr>, queued: Queued) {
+        if self.admitted.contains_key(&peer) {
+            return self.send(peer, queued);
+        }
+        if self.banned.contains_key(&peer) {
+            return queued.fail(NetError::Unreachable(peer, "peer is banned".into()));
+        }
+        self.queued.entry(peer).or_default().push(queued);
+        if !self.swarm.is_connected(&peer) {
+            let opts = DialOpts::peer_id(peer).addresses(addrs).build();
+            if let Err(err) = self.swarm.dial(opts) {
+                self.fail_queued(peer, &err.to_string());
+            }
+        }
+    }
+
+    fn send(&mut self, peer: PeerId, queued: Queued) {
+        match queued {
+            Queued::Raft(request, reply) => {
+                let id = self.swarm.behaviour_mut().raft.send_request(&peer, request);
+                self.pending.insert(id, reply);
+            }
+            Queued::Sync(request, reply) => {
+                let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+                self.pending_sync.insert(id, reply);
+            }
         }
     }
 
@@ -384,8 +419,8 @@ impl EventLoop {
     }
 
     fn fail_queued(&mut self, peer: PeerId, why: &str) {
-        for (_, reply) in self.queued.remove(&peer).unwrap_or_default() {
-            let _ = reply.send(Err(NetError::Unreachable(peer, why.to_owned())));
+        for queued in self.queued.remove(&peer).unwrap_or_default() {
+            queued.fail(NetError::Unreachable(peer, why.to_owned()));
         }
     }
 }

@@ -132,6 +132,7 @@ pub(crate) enum Command {
     },
     Sync {
         peer: PeerId,
+        addrs: Vec<Multiaddr>,
         request: pb::SyncRequest,
         reply: oneshot::Sender<Result<pb::SyncResponse, NetError>>,
     },
@@ -186,15 +187,17 @@ impl NetworkClient {
         let _ = self.commands.send(Command::Validate { message_id, source, acceptance }).await;
     }
 
-    /// Asks the admitted, connected `peer` for a page of its agent directory.
+    /// Sends a `/ossa/sync/1` request (a directory page or an audit proof) to `peer`, dialing
+    /// `addrs` if not connected; it leaves only once the peer is admitted.
     pub async fn sync(
         &self,
         peer: PeerId,
+        addrs: Vec<Multiaddr>,
         request: pb::SyncRequest,
         timeout: Duration,
     ) -> Result<pb::SyncResponse, NetError> {
         let (reply, answer) = oneshot::channel();
-        self.commands.send(Command::Sync { peer, request, reply }).await.map_err(|_| NetError::Stopped)?;
+        self.commands.send(Command::Sync { peer, addrs, request, reply }).await.map_err(|_| NetError::Stopped)?;
         match tokio::time::timeout(timeout, answer).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(NetError::Stopped),

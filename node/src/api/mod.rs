@@ -6,11 +6,15 @@
 //! to [`MAX_BODY`] bytes and parsed by hand, so every refusal is the JSON error shape
 //! `{"error": {"code", "message"}}` with a fitting status, and changes nothing.
 
+mod agents;
+mod audit;
+mod policy;
+
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -44,19 +48,23 @@ pub fn router(node: Arc<NodeContext>) -> Router {
         .route("/v1/tenants", get(list_tenants).post(create_tenant))
         .route(
             "/v1/agents",
-            get(list_agents)
-                .post(register_agent)
+            get(agents::list_agents)
+                .post(agents::register_agent)
                 .layer(DefaultBodyLimit::max(crate::agents::manifest::MAX_MANIFEST_BYTES)),
         )
-        .route("/v1/agents/search", get(search_agents))
-        .route("/v1/agents/{tenant}/{id}", get(get_agent).delete(delete_agent))
-        .route("/v1/tenants/{tenant}/policy", get(get_tenant_policy).put(set_tenant_policy))
-        .route("/v1/policy", get(policy_overview))
-        .route("/v1/policy/proposals", axum::routing::post(propose_policy))
-        .route("/v1/policy/proposals/{id}/approve", axum::routing::post(approve_proposal))
-        .route("/v1/authorize", axum::routing::post(authorize_request))
-        .route("/v1/audit/export", get(audit_export))
-        .route("/v1/audit/checkpoint", get(audit_checkpoint))
+        .route("/v1/agents/search", get(agents::search_agents))
+        .route("/v1/agents/{tenant}/{id}", get(agents::get_agent).delete(agents::delete_agent))
+        .route("/v1/tenants/{tenant}/policy", get(policy::get_tenant_policy).put(policy::set_tenant_policy))
+        .route("/v1/policy", get(policy::policy_overview))
+        .route("/v1/policy/proposals", axum::routing::post(policy::propose_policy))
+        .route("/v1/policy/proposals/{id}/approve", axum::routing::post(policy::approve_proposal))
+        .route("/v1/authorize", axum::routing::post(policy::authorize_request))
+        .route("/v1/audit/export", get(audit::audit_export))
+        .route("/v1/audit/checkpoint", get(audit::audit_checkpoint))
+        .route("/v1/audit/proof/inclusion", get(audit::inclusion_proof))
+        .route("/v1/audit/proof/consistency", get(audit::consistency_proof))
+        .route("/v1/audit/prove", get(audit::prove))
+        .route("/v1/audit/equivocations", get(audit::equivocations))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(node)
@@ -329,257 +337,4 @@ async fn create_tenant(
         RegistryResponse::Refused { code, reason } => Err(refusal(code, reason)),
         other => Err(unexpected(other)),
     }
-}
-
-async fn audit_export(State(node): Shared, headers: HeaderMap) -> Result<Response, ApiError> {
-    authorize(&node, &headers)?;
-    let origin = crate::checkpoints::audit_origin(&node.federation, &node.org);
-    let audit = node.audit.clone();
-    let bytes = tokio::task::spawn_blocking(move || {
-        let mut out = Vec::new();
-        audit.export(&origin, &mut out).map(|_| out)
-    })
-    .await
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "export_failed", e.to_string()))?
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "export_failed", e.to_string()))?;
-    Ok(([(header::CONTENT_TYPE, "application/jsonl")], bytes).into_response())
-}
-
-/// Query of `POST /v1/agents`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RegisterQuery {
-    tenant: String,
-}
-
-async fn register_agent(
-    State(node): Shared,
-    headers: HeaderMap,
-    params: Result<Query<RegisterQuery>, QueryRejection>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    authorize(&node, &headers)?;
-    let RegisterQuery { tenant } = query(params)?;
-    let manifest = body_bytes(body, "manifest", crate::agents::manifest::MAX_MANIFEST_BYTES)?;
-    let view = node.agents.register(&node, &tenant, &manifest).await?;
-    Ok((StatusCode::CREATED, Json(view)).into_response())
-}
-
-/// Query of `GET /v1/agents` and `GET /v1/agents/search`.
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct SearchQuery {
-    capability: Option<String>,
-    tenant: Option<String>,
-    tier: Option<String>,
-}
-
-async fn list_agents(
-    State(node): Shared,
-    params: Result<Query<SearchQuery>, QueryRejection>,
-) -> Result<Json<Vec<AgentView>>, ApiError> {
-    let SearchQuery { capability, tenant, tier } = query(params)?;
-    Ok(Json(node.agents.find(&AgentQuery { capability, tenant, tier })))
-}
-
-async fn search_agents(
-    State(node): Shared,
-    params: Result<Query<SearchQuery>, QueryRejection>,
-) -> Result<Json<Vec<AgentView>>, ApiError> {
-    let params = query(params)?;
-    if params.capability.is_none() {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_query", "search needs ?capability=..."));
-    }
-    let SearchQuery { capability, tenant, tier } = params;
-    Ok(Json(node.agents.find(&AgentQuery { capability, tenant, tier })))
-}
-
-async fn get_agent(
-    State(node): Shared,
-    Path((tenant, id)): Path<(String, String)>,
-) -> Result<Json<AgentView>, ApiError> {
-    let query = AgentQuery { tenant: Some(tenant.clone()), ..Default::default() };
-    node.agents.find(&query).into_iter().find(|a| a.id == id).map(Json).ok_or_else(|| {
-        ApiError::new(StatusCode::NOT_FOUND, "unknown_agent", format!("no agent {id:?} in tenant {tenant:?}"))
-    })
-}
-
-async fn delete_agent(
-    State(node): Shared,
-    headers: HeaderMap,
-    Path((tenant, id)): Path<(String, String)>,
-) -> Result<StatusCode, ApiError> {
-    authorize(&node, &headers)?;
-    node.agents.remove(&node, &tenant, &id).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-async fn audit_checkpoint(State(node): Shared) -> Result<Response, ApiError> {
-    let note = node.checkpoint.note().ok_or_else(|| {
-        ApiError::new(StatusCode::NOT_FOUND, "no_checkpoint", "no checkpoint signed yet (the audit log is empty)")
-    })?;
-    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note).into_response())
-}
-
-fn policy_text(body: Result<Bytes, BytesRejection>) -> Result<String, ApiError> {
-    let bytes = body_bytes(body, "policy set", MAX_BODY)?;
-    String::from_utf8(bytes.to_vec())
-        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "bad_body", "a policy set must be UTF-8 Cedar text"))
-}
-
-/// Query of the policy-submitting endpoints.
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct SubmitQuery {
-    /// Refuse the set if the analysis warns (a permit that a forbid always overrides).
-    #[serde(default)]
-    strict: bool,
-}
-
-/// Validates a submitted set the way every replica will, before it is proposed, and runs the
-/// analysis. Returns the warnings as text.
-fn precheck(node: &NodeContext, text: &str, tenant: Option<&str>, strict: bool) -> Result<Vec<String>, ApiError> {
-    let invalid = |e: ossa_policy::PolicyError| ApiError::new(StatusCode::BAD_REQUEST, "invalid_policy", e.to_string());
-    let set = ossa_policy::validate_policy_set(text).map_err(invalid)?;
-    let federation = match tenant {
-        Some(tenant) => {
-            ossa_policy::check_tenant_scope(&set, tenant).map_err(invalid)?;
-            let active = node.consensus.registry.read().registry.active_federation_policy().cloned();
-            active.map(|v| ossa_policy::validate_policy_set(&v.text)).transpose().map_err(invalid)?
-        }
-        None => None,
-    };
-    let warnings: Vec<String> =
-        ossa_policy::analyze_against(&set, federation.as_ref()).iter().map(ToString::to_string).collect();
-    if strict && !warnings.is_empty() {
-        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "policy_warnings", warnings.join("; ")));
-    }
-    Ok(warnings)
-}
-
-async fn set_tenant_policy(
-    State(node): Shared,
-    headers: HeaderMap,
-    Path(tenant): Path<String>,
-    params: Result<Query<SubmitQuery>, QueryRejection>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    authorize(&node, &headers)?;
-    let SubmitQuery { strict } = query(params)?;
-    let text = policy_text(body)?;
-    let owner = node.consensus.registry.read().registry.tenants.get(&tenant).map(|t| t.owner.clone());
-    match owner {
-        None => return Err(refusal(RefusalCode::NotFound, format!("unknown tenant {tenant:?}"))),
-        Some(owner) if owner != node.org => {
-            return Err(refusal(
-                RefusalCode::Forbidden,
-                format!("tenant {tenant:?} belongs to {owner}, not {}", node.org),
-            ))
-        }
-        Some(_) => {}
-    }
-    let warnings = precheck(&node, &text, Some(&tenant), strict)?;
-    match submit(&node, RegistryCommand::SetTenantPolicy { tenant, text }).await? {
-        RegistryResponse::PolicySet { version } => {
-            Ok(Json(json!({ "version": version, "warnings": warnings })).into_response())
-        }
-        RegistryResponse::Refused { code, reason } => Err(refusal(code, reason)),
-        other => Err(unexpected(other)),
-    }
-}
-
-async fn get_tenant_policy(State(node): Shared, Path(tenant): Path<String>) -> Result<Response, ApiError> {
-    let applied = node.consensus.registry.read();
-    let registry = &applied.registry;
-    if !registry.tenants.contains_key(&tenant) {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("unknown tenant {tenant:?}")));
-    }
-    let history = registry.tenant_policies.get(&tenant).cloned().unwrap_or_default();
-    Ok(Json(json!({ "tenant": tenant, "active": history.last(), "history": history })).into_response())
-}
-
-async fn policy_overview(State(node): Shared) -> Json<serde_json::Value> {
-    let applied = node.consensus.registry.read();
-    let registry = &applied.registry;
-    let tenants: serde_json::Map<String, serde_json::Value> = registry
-        .tenant_policies
-        .iter()
-        .filter_map(|(tenant, versions)| {
-            versions.last().map(|v| {
-                (tenant.clone(), json!({ "raft_index": v.raft_index, "digest": v.digest, "policy_ids": v.policy_ids }))
-            })
-        })
-        .collect();
-    Json(json!({
-        "federation": registry.active_federation_policy(),
-        "federation_history": registry.federation_policies.iter().map(|v| json!({ "raft_index": v.raft_index, "digest": v.digest, "set_by": v.set_by })).collect::<Vec<_>>(),
-        "tenants": tenants,
-        "proposals": registry.proposals.values().collect::<Vec<_>>(),
-        "stewards": registry.stewards().map(|m| m.org.clone()).collect::<Vec<_>>(),
-        "quorum": registry.governance.required(registry.stewards().count()),
-    }))
-}
-
-async fn propose_policy(
-    State(node): Shared,
-    headers: HeaderMap,
-    params: Result<Query<SubmitQuery>, QueryRejection>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    authorize(&node, &headers)?;
-    let SubmitQuery { strict } = query(params)?;
-    let text = policy_text(body)?;
-    let warnings = precheck(&node, &text, None, strict)?;
-    match submit(&node, RegistryCommand::ProposeFederationPolicy { text, at_ms: now_ms() }).await? {
-        RegistryResponse::ProposalCreated { proposal } => {
-            Ok((StatusCode::CREATED, Json(json!({ "proposal": proposal, "warnings": warnings }))).into_response())
-        }
-        RegistryResponse::Refused { code, reason } => Err(refusal(code, reason)),
-        other => Err(unexpected(other)),
-    }
-}
-
-async fn approve_proposal(State(node): Shared, headers: HeaderMap, Path(id): Path<u64>) -> Result<Response, ApiError> {
-    authorize(&node, &headers)?;
-    match submit(&node, RegistryCommand::ApproveProposal { id, at_ms: now_ms() }).await? {
-        RegistryResponse::ProposalApproved { proposal } => Ok(Json(json!({ "proposal": proposal })).into_response()),
-        RegistryResponse::Refused { code, reason } => Err(refusal(code, reason)),
-        other => Err(unexpected(other)),
-    }
-}
-
-async fn authorize_request(
-    State(node): Shared,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<crate::authz::Verdict>, ApiError> {
-    authorize(&node, &headers)?;
-    let body: crate::authz::AuthorizeBody = parse_body(body)?;
-    let request = body.to_request().map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e))?;
-    let verdict = {
-        let applied = node.consensus.registry.read();
-        node.policies.decide(&applied.registry, node.agents.directory(), &request)
-    }
-    .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.to_string()))?;
-    let request_bytes = serde_json::to_vec(&request).unwrap_or_default();
-    let audited = node.audit.append(ossa_audit::EntryDraft {
-        time_ms: now_ms(),
-        kind: "policy.decision".to_owned(),
-        actor: node.org.clone(),
-        payload: json!({
-            "request_hash": hex::encode(ossa_audit::leaf_hash(&request_bytes)),
-            "tenant": request.tenant,
-            "action": request.action.as_str(),
-            "decision": verdict.decision,
-            "deciding": verdict.deciding,
-            "federation_version": verdict.federation_version,
-            "tenant_version": verdict.tenant_version,
-        }),
-        raft_index: None,
-    });
-    if let Err(err) = audited {
-        // A decision that cannot be audited is not given.
-        return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "audit_failed", err.to_string()));
-    }
-    Ok(Json(verdict))
 }

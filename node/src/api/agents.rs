@@ -1,0 +1,80 @@
+//! `/v1/agents`: register manifests, list, search, read and remove agents of the directory.
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+
+use super::*;
+
+/// Query of `POST /v1/agents`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RegisterQuery {
+    tenant: String,
+}
+
+pub(super) async fn register_agent(
+    State(node): Shared,
+    headers: HeaderMap,
+    params: Result<Query<RegisterQuery>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    authorize(&node, &headers)?;
+    let RegisterQuery { tenant } = query(params)?;
+    let manifest = body_bytes(body, "manifest", crate::agents::manifest::MAX_MANIFEST_BYTES)?;
+    let view = node.agents.register(&node, &tenant, &manifest).await?;
+    Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+/// Query of `GET /v1/agents` and `GET /v1/agents/search`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SearchQuery {
+    capability: Option<String>,
+    tenant: Option<String>,
+    tier: Option<String>,
+}
+
+pub(super) async fn list_agents(
+    State(node): Shared,
+    params: Result<Query<SearchQuery>, QueryRejection>,
+) -> Result<Json<Vec<AgentView>>, ApiError> {
+    let SearchQuery { capability, tenant, tier } = query(params)?;
+    Ok(Json(node.agents.find(&AgentQuery { capability, tenant, tier })))
+}
+
+pub(super) async fn search_agents(
+    State(node): Shared,
+    params: Result<Query<SearchQuery>, QueryRejection>,
+) -> Result<Json<Vec<AgentView>>, ApiError> {
+    let params = query(params)?;
+    if params.capability.is_none() {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_query", "search needs ?capability=..."));
+    }
+    let SearchQuery { capability, tenant, tier } = params;
+    Ok(Json(node.agents.find(&AgentQuery { capability, tenant, tier })))
+}
+
+pub(super) async fn get_agent(
+    State(node): Shared,
+    Path((tenant, id)): Path<(String, String)>,
+) -> Result<Json<AgentView>, ApiError> {
+    let query = AgentQuery { tenant: Some(tenant.clone()), ..Default::default() };
+    node.agents.find(&query).into_iter().find(|a| a.id == id).map(Json).ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "unknown_agent", format!("no agent {id:?} in tenant {tenant:?}"))
+    })
+}
+
+pub(super) async fn delete_agent(
+    State(node): Shared,
+    headers: HeaderMap,
+    Path((tenant, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    authorize(&node, &headers)?;
+    node.agents.remove(&node, &tenant, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
