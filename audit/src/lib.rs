@@ -5,7 +5,9 @@
 //!
 //! 1. A component (consensus, node) hands an [`EntryDraft`] to [`AuditLog::append`], or to
 //!    [`AuditLog::append_replicated`] when the entry comes from an applied Raft entry (a
-//!    restarted node re-applies those, so that path is idempotent on the Raft index).
+//!    restarted node re-applies those, so that path is idempotent on the Raft index), or
+//!    several drafts to [`AuditLog::append_batch`], which gives the same entries in one
+//!    store write.
 //! 2. The log assigns the next index, links the entry to the previous one through
 //!    `prev_hash`, encodes it canonically ([`entry`] documents the bytes) and hashes it as an
 //!    RFC 6962 leaf, `SHA-256(0x00 || canonical_bytes)`. The canonical bytes are what the

@@ -5,7 +5,9 @@
 //! mutex, checks the draft's size limits, encodes the entry with the next index and the
 //! head's hash as `prev_hash`, computes the tree nodes the new leaf completes, writes the
 //! record, those nodes and the new head metadata to the [`AuditStore`] in one atomic write,
-//! then moves the head and the frontier. On open the head is rebuilt from the store, and the
+//! then moves the head and the frontier. A batched append ([`AuditLog::append_batch`]) does
+//! the same for several drafts against a copy of the head and writes them all in one atomic
+//! write before moving the head. On open the head is rebuilt from the store, and the
 //! last entry's hash and its link to the entry before are checked against the recorded head;
 //! the `tree` submodule then loads the frontier from the stored nodes and checks that it
 //! binds the last entry, or builds the tree from the records when the store predates it
@@ -98,6 +100,19 @@ impl<S: AuditStore> AuditLog<S> {
         append_locked(&self.store, &mut self.lock(), draft)
     }
 
+    /// Appends `drafts` as the next entries, in order, and returns them.
+    ///
+    /// The entries, the chain, the tree and every proof are exactly those of appending the
+    /// drafts one at a time with [`AuditLog::append`]; the difference is the write: every
+    /// record, the tree nodes they complete and the new head go to the store in one atomic
+    /// write ([`AuditStore::append_batch`]), which amortizes the store's per-write cost. All or
+    /// nothing: if a draft exceeds a size limit or the write fails, nothing is appended.
+    /// Durability is the store's, as for [`AuditLog::append`] (see [`AuditLog::flush`]).
+    /// An empty batch writes nothing.
+    pub fn append_batch(&self, drafts: Vec<EntryDraft>) -> Result<Vec<AuditEntry>, AuditError> {
+        append_batch_locked(&self.store, &mut self.lock(), drafts)
+    }
+
     /// Idempotent append for replicated entries: if `draft.raft_index` is `Some(i)` and an
     /// entry with a Raft index `>= i` was already appended, does nothing and returns
     /// `Ok(None)`. A restarted node re-applies Raft entries, and this keeps them single.
@@ -177,6 +192,66 @@ fn read_records<S: AuditStore>(store: &S, start: u64, limit: usize) -> Result<Ve
 }
 
 fn append_locked<S: AuditStore>(store: &S, head: &mut Head, draft: EntryDraft) -> Result<AuditEntry, AuditError> {
+    let Encoded { record, leaf, entry } = encode_next(head, draft)?;
+    let raft = head.raft.max(entry.raft_index);
+    let head_meta = head_meta(entry.index, &leaf);
+    let raft_meta = raft.map(u64::to_be_bytes);
+    let mut meta: Vec<(&str, &[u8])> = vec![(META_HEAD, &head_meta)];
+    if let Some(r) = raft_meta.as_ref().filter(|_| raft != head.raft) {
+        meta.push((META_RAFT, r));
+    }
+    let completed = head.frontier.completed_by(&leaf);
+    store.append_with_nodes(entry.index, &record, &completed, &meta)?;
+    advance(head, &leaf, &completed, entry.raft_index);
+    Ok(entry)
+}
+
+/// [`AuditLog::append_batch`] under the head's lock: encodes every draft against a copy of the
+/// head, then writes all records, nodes and the final metadata in one store write and only
+/// then moves the head.
+fn append_batch_locked<S: AuditStore>(
+    store: &S,
+    head: &mut Head,
+    drafts: Vec<EntryDraft>,
+) -> Result<Vec<AuditEntry>, AuditError> {
+    if drafts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut next = head.clone();
+    let mut records = Vec::with_capacity(drafts.len());
+    let mut entries = Vec::with_capacity(drafts.len());
+    // One completed node per entry on average (a tree of n leaves has n - 1 interior nodes).
+    let mut nodes = Vec::with_capacity(drafts.len());
+    for draft in drafts {
+        let Encoded { record, leaf, entry } = encode_next(&next, draft)?;
+        let completed = next.frontier.completed_by(&leaf);
+        advance(&mut next, &leaf, &completed, entry.raft_index);
+        nodes.extend_from_slice(&completed);
+        records.push((entry.index, record));
+        entries.push(entry);
+    }
+    let head_meta = head_meta(next.len - 1, &next.last);
+    let raft_meta = next.raft.map(u64::to_be_bytes);
+    let mut meta: Vec<(&str, &[u8])> = vec![(META_HEAD, &head_meta)];
+    if let Some(r) = raft_meta.as_ref().filter(|_| next.raft != head.raft) {
+        meta.push((META_RAFT, r));
+    }
+    let records: Vec<(u64, &[u8])> = records.iter().map(|(i, r)| (*i, r.as_slice())).collect();
+    store.append_batch(&records, &nodes, &meta)?;
+    *head = next;
+    Ok(entries)
+}
+
+/// A draft encoded as the entry after `head`: its canonical bytes, leaf hash and the entry.
+struct Encoded {
+    record: Vec<u8>,
+    leaf: Hash,
+    entry: AuditEntry,
+}
+
+/// Checks `draft`'s size limits and encodes it as the next entry after `head` (index
+/// `head.len`, linked to `head.last`). Changes nothing.
+fn encode_next(head: &Head, draft: EntryDraft) -> Result<Encoded, AuditError> {
     check_len("kind", draft.kind.len(), MAX_KIND_LEN)?;
     check_len("actor", draft.actor.len(), MAX_ACTOR_LEN)?;
     let payload_json = crate::canonical::canonical_json(&draft.payload)?;
@@ -193,15 +268,6 @@ fn append_locked<S: AuditStore>(store: &S, head: &mut Head, draft: EntryDraft) -
     }
     .encode();
     let leaf = entry::leaf_hash(&record);
-    let raft = head.raft.max(draft.raft_index);
-    let head_meta = head_meta(index, &leaf);
-    let raft_meta = raft.map(u64::to_be_bytes);
-    let mut meta: Vec<(&str, &[u8])> = vec![(META_HEAD, &head_meta)];
-    if let Some(r) = raft_meta.as_ref().filter(|_| raft != head.raft) {
-        meta.push((META_RAFT, r));
-    }
-    let completed = head.frontier.completed_by(&leaf);
-    store.append_with_nodes(index, &record, &completed, &meta)?;
     let entry = AuditEntry {
         index,
         time_ms: draft.time_ms,
@@ -212,11 +278,16 @@ fn append_locked<S: AuditStore>(store: &S, head: &mut Head, draft: EntryDraft) -
         prev_hash: hex::encode(head.last),
         leaf_hash: hex::encode(leaf),
     };
-    head.frontier.push(&leaf, &completed);
-    head.len = index + 1;
-    head.last = leaf;
-    head.raft = raft;
-    Ok(entry)
+    Ok(Encoded { record, leaf, entry })
+}
+
+/// Moves `head` past an appended entry with leaf hash `leaf` that completed the tree nodes
+/// `completed` (from [`Frontier::completed_by`]) and carried `raft_index`.
+fn advance(head: &mut Head, leaf: &Hash, completed: &[(crate::merkle::NodeId, Hash)], raft_index: Option<u64>) {
+    head.frontier.push(leaf, completed);
+    head.len += 1;
+    head.last = *leaf;
+    head.raft = head.raft.max(raft_index);
 }
 
 fn check_len(field: &'static str, len: usize, max: usize) -> Result<(), AuditError> {

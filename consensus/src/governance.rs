@@ -10,6 +10,16 @@
 //!   [`QuorumRule`] (itself registry state) is met. A proposal expires [`PROPOSAL_TTL_MS`] after
 //!   it was made; a rollback is a new proposal of an older text.
 //!
+//! - Revoking a member org is a proposal of the same kind ([`propose_revocation`], action
+//!   [`ProposalAction::Revoke`]) under the same quorum: once active, the org leaves `members`
+//!   for `revoked` ([`crate::Revocation`]) and the node enforces it (connections, admission,
+//!   gossip, Raft membership). A revocation that would leave no steward is refused.
+//!
+//! - Promoting a member to steward or demoting a steward ([`propose_role_change`], action
+//!   [`ProposalAction::SetRole`]) goes the same way; the steward count must stay 3, 5 or 7
+//!   ([`STEWARD_COUNTS`]) unless the proposal is forced, and never reach 0. The node's Raft
+//!   leader then makes the Raft voters follow the stewards (a promoted learner once caught up).
+//!
 //! Validation runs here, at apply time on every replica, with the Cedar version pinned
 //! exactly, so every replica reaches the same verdict; the node runs the same checks before
 //! proposing so that a bad set is refused early with the validator's message.
@@ -18,7 +28,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::registry::{Change, MemberRole, RefusalCode, Registry, RegistryResponse};
+use crate::registry::{Change, MemberRole, RefusalCode, Registry, RegistryResponse, Revocation};
 
 /// How long a proposal may collect approvals: a week leaves stewards in every time zone time
 /// to review a federation-wide change, and bounds how long a stale proposal can be revived.
@@ -63,12 +73,45 @@ pub enum ProposalStatus {
     Expired,
 }
 
-/// A proposed federation policy set.
+/// What a proposal does once active.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum ProposalAction {
+    /// Make its policy set the active federation-wide set.
+    #[default]
+    FederationPolicy,
+    /// Revoke a member org.
+    Revoke {
+        /// The org.
+        org: String,
+        /// Why.
+        reason: String,
+    },
+    /// Give a member org a new role (promote to steward, demote to member).
+    SetRole {
+        /// The org.
+        org: String,
+        /// Its new role.
+        role: MemberRole,
+    },
+}
+
+/// Steward (Raft voter) counts a federation keeps unless a role change is forced: odd, so a
+/// split vote cannot tie, and from 3 (survives one failure) to 7 (more voters slow commits).
+pub const STEWARD_COUNTS: [usize; 3] = [3, 5, 7];
+
+/// Longest revocation reason: a sentence or a ticket reference, not a report.
+pub const MAX_REASON_LEN: usize = 1024;
+
+/// A governance proposal: a federation policy set, or a revocation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GovernanceProposal {
     /// Id: the Raft index of the entry that created it.
     pub id: u64,
-    /// Canonical Cedar text.
+    /// What it does once active.
+    #[serde(default, flatten)]
+    pub action: ProposalAction,
+    /// Canonical Cedar text (empty for a revocation).
     pub text: String,
     /// Hex SHA-256 of the canonical text.
     pub digest: String,
@@ -163,15 +206,136 @@ fn activate_if_quorate(registry: &mut Registry, index: u64, proposal: &mut Gover
         return vec![];
     }
     proposal.status = ProposalStatus::Active;
-    registry.federation_policies.push(PolicyVersion {
-        scope: PolicyScope::Federation,
-        raft_index: index,
-        digest: proposal.digest.clone(),
-        text: proposal.text.clone(),
-        policy_ids: proposal.policy_ids.clone(),
-        set_by: proposal.proposer.clone(),
-    });
-    vec![Change::FederationPolicies(registry.federation_policies.clone())]
+    match &proposal.action {
+        ProposalAction::FederationPolicy => {
+            registry.federation_policies.push(PolicyVersion {
+                scope: PolicyScope::Federation,
+                raft_index: index,
+                digest: proposal.digest.clone(),
+                text: proposal.text.clone(),
+                policy_ids: proposal.policy_ids.clone(),
+                set_by: proposal.proposer.clone(),
+            });
+            vec![Change::FederationPolicies(registry.federation_policies.clone())]
+        }
+        ProposalAction::Revoke { org, reason } => {
+            // Revoked meanwhile by another proposal: nothing left to do.
+            let Some(member) = registry.members.remove(org) else { return vec![] };
+            let revocation = Revocation {
+                org: org.clone(),
+                peer_id: member.peer_id,
+                node_id: member.node_id,
+                role: member.role,
+                reason: reason.clone(),
+                proposal: proposal.id,
+                raft_index: index,
+            };
+            registry.revoked.insert(org.clone(), revocation.clone());
+            vec![Change::Revoked(revocation)]
+        }
+        ProposalAction::SetRole { org, role } => {
+            // Revoked meanwhile: nothing left to do.
+            let Some(member) = registry.members.get_mut(org) else { return vec![] };
+            member.role = *role;
+            vec![Change::Member(member.clone())]
+        }
+    }
+}
+
+/// `ProposeRoleChange`: see the module docs.
+pub fn propose_role_change(
+    registry: &mut Registry,
+    index: u64,
+    by: &str,
+    org: &str,
+    role: MemberRole,
+    force: bool,
+    at_ms: u64,
+) -> Outcome {
+    if !is_steward(registry, by) {
+        return refuse(RefusalCode::Forbidden, format!("only steward orgs may propose; {by} is not one"));
+    }
+    let Some(member) = registry.members.get(org) else {
+        return refuse(RefusalCode::NotFound, format!("org {org:?} is not a member"));
+    };
+    if member.role == role {
+        return refuse(RefusalCode::Conflict, format!("{org} is already a {role}"));
+    }
+    let stewards = registry.stewards().count();
+    let after = if role == MemberRole::Steward { stewards + 1 } else { stewards - 1 };
+    if after == 0 {
+        return refuse(RefusalCode::Conflict, format!("{org} is the last steward; the federation would have none"));
+    }
+    if !force && !STEWARD_COUNTS.contains(&after) {
+        return refuse(
+            RefusalCode::Conflict,
+            format!(
+                "this would leave {after} stewards; keep 3, 5 or 7 (an odd count cannot split a vote evenly) by \
+                 pairing promotions and demotions, or force it"
+            ),
+        );
+    }
+    open_proposal(registry, index, by, ProposalAction::SetRole { org: org.to_owned(), role }, None, at_ms)
+}
+
+/// `ProposeRevocation`: see the module docs.
+pub fn propose_revocation(
+    registry: &mut Registry,
+    index: u64,
+    by: &str,
+    org: &str,
+    reason: &str,
+    at_ms: u64,
+) -> Outcome {
+    if !is_steward(registry, by) {
+        return refuse(RefusalCode::Forbidden, format!("only steward orgs may propose; {by} is not one"));
+    }
+    if reason.trim().is_empty() || reason.len() > MAX_REASON_LEN {
+        return refuse(RefusalCode::Invalid, format!("a revocation needs a reason of 1 to {MAX_REASON_LEN} bytes"));
+    }
+    let Some(member) = registry.members.get(org) else {
+        let why = if registry.revoked.contains_key(org) { "is already revoked" } else { "is not a member" };
+        return refuse(RefusalCode::NotFound, format!("org {org:?} {why}"));
+    };
+    if member.role == MemberRole::Steward && registry.stewards().count() == 1 {
+        return refuse(RefusalCode::Conflict, format!("{org} is the last steward; the federation would have none"));
+    }
+    open_proposal(
+        registry,
+        index,
+        by,
+        ProposalAction::Revoke { org: org.to_owned(), reason: reason.to_owned() },
+        None,
+        at_ms,
+    )
+}
+
+/// Records a new proposal by `by` (its own approval counts), activating it at once if that
+/// approval is already a quorum.
+fn open_proposal(
+    registry: &mut Registry,
+    index: u64,
+    by: &str,
+    action: ProposalAction,
+    set: Option<&ossa_policy::ValidatedPolicySet>,
+    at_ms: u64,
+) -> Outcome {
+    let mut proposal = GovernanceProposal {
+        id: index,
+        action,
+        text: set.map(|s| s.canonical_text().to_owned()).unwrap_or_default(),
+        digest: set.map(|s| s.digest_hex()).unwrap_or_default(),
+        policy_ids: set.map(|s| s.policy_ids().to_vec()).unwrap_or_default(),
+        proposer: by.to_owned(),
+        approvals: BTreeSet::from([by.to_owned()]),
+        created_at_ms: at_ms,
+        expires_at_ms: at_ms.saturating_add(PROPOSAL_TTL_MS),
+        status: ProposalStatus::Pending,
+    };
+    let mut changes = activate_if_quorate(registry, index, &mut proposal);
+    registry.proposals.insert(index, proposal.clone());
+    changes.push(Change::Proposal(proposal.clone()));
+    (RegistryResponse::ProposalCreated { proposal }, changes)
 }
 
 /// `ProposeFederationPolicy`: see the module docs.
@@ -183,21 +347,7 @@ pub fn propose(registry: &mut Registry, index: u64, by: &str, text: &str, at_ms:
         Ok(set) => set,
         Err(message) => return refuse(RefusalCode::Invalid, message),
     };
-    let mut proposal = GovernanceProposal {
-        id: index,
-        text: set.canonical_text().to_owned(),
-        digest: set.digest_hex(),
-        policy_ids: set.policy_ids().to_vec(),
-        proposer: by.to_owned(),
-        approvals: BTreeSet::from([by.to_owned()]),
-        created_at_ms: at_ms,
-        expires_at_ms: at_ms.saturating_add(PROPOSAL_TTL_MS),
-        status: ProposalStatus::Pending,
-    };
-    let mut changes = activate_if_quorate(registry, index, &mut proposal);
-    registry.proposals.insert(index, proposal.clone());
-    changes.push(Change::Proposal(proposal.clone()));
-    (RegistryResponse::ProposalCreated { proposal }, changes)
+    open_proposal(registry, index, by, ProposalAction::FederationPolicy, Some(&set), at_ms)
 }
 
 /// `ApproveProposal`: see the module docs.
@@ -335,5 +485,100 @@ mod tests {
             let quorate = approved.len() > stewards / 2;
             prop_assert_eq!(registry.active_federation_policy().is_some(), quorate);
         }
+    }
+
+    #[test]
+    fn a_revocation_takes_effect_at_quorum_and_survives_a_restore() {
+        let mut registry = federation(&["a", "b", "c"], &["m"]);
+        let revoke = |org: &str, reason: &str| RegistryCommand::ProposeRevocation {
+            org: org.into(),
+            reason: reason.into(),
+            at_ms: 1_000,
+        };
+        assert_eq!(code(&apply(&mut registry, 10, "m", revoke("a", "x"))), Some(RefusalCode::Forbidden));
+        assert_eq!(code(&apply(&mut registry, 11, "a", revoke("m", " "))), Some(RefusalCode::Invalid));
+        assert_eq!(code(&apply(&mut registry, 12, "a", revoke("nobody", "x"))), Some(RefusalCode::NotFound));
+
+        let created = apply(&mut registry, 13, "a", revoke("m", "leaked its key"));
+        let RegistryResponse::ProposalCreated { proposal } = created else { panic!("{created:?}") };
+        assert_eq!(proposal.status, ProposalStatus::Pending, "one of three stewards is no quorum");
+        assert!(registry.members.contains_key("m"));
+        let approved = apply(&mut registry, 14, "b", RegistryCommand::ApproveProposal { id: 13, at_ms: 2_000 });
+        assert!(matches!(approved, RegistryResponse::ProposalApproved { .. }), "{approved:?}");
+        assert!(!registry.members.contains_key("m"), "revoked orgs leave the members");
+        let revocation = registry.revoked.get("m").expect("revoked");
+        assert_eq!(
+            (revocation.reason.as_str(), revocation.proposal, revocation.raft_index),
+            ("leaked its key", 13, 14)
+        );
+
+        let rejoin =
+            RegistryCommand::AddMember { org: "m".into(), peer_id: "p9".into(), node_id: 9, role: MemberRole::Member };
+        assert_eq!(code(&apply(&mut registry, 15, "a", rejoin)), Some(RefusalCode::Forbidden), "no way back in");
+        assert_eq!(code(&apply(&mut registry, 16, "a", revoke("m", "again"))), Some(RefusalCode::NotFound));
+
+        // Storage keeps the old member record beside the revocation; the revocation wins
+        // whichever is restored first.
+        let stale_member = Change::Member(Member {
+            org: "m".into(),
+            peer_id: "p3".into(),
+            node_id: 3,
+            role: MemberRole::Member,
+            admitted_at: 1,
+        });
+        for order in [true, false] {
+            let mut records = registry.all_records();
+            if order {
+                records.insert(0, stale_member.clone());
+            } else {
+                records.push(stale_member.clone());
+            }
+            let mut restored = Registry::default();
+            records.into_iter().for_each(|r| restored.restore(r));
+            assert_eq!(restored, registry);
+        }
+    }
+
+    #[test]
+    fn the_last_steward_cannot_be_revoked() {
+        let mut registry = federation(&["a"], &["m"]);
+        let last = RegistryCommand::ProposeRevocation { org: "a".into(), reason: "x".into(), at_ms: 1 };
+        assert_eq!(code(&apply(&mut registry, 2, "a", last)), Some(RefusalCode::Conflict));
+        assert!(registry.members.contains_key("a"));
+    }
+
+    #[test]
+    fn role_changes_keep_an_odd_steward_count_unless_forced() {
+        let mut registry = federation(&["a", "b", "c"], &["m", "n"]);
+        let change =
+            |org: &str, role, force| RegistryCommand::ProposeRoleChange { org: org.into(), role, force, at_ms: 1 };
+        assert_eq!(
+            code(&apply(&mut registry, 2, "m", change("n", MemberRole::Steward, false))),
+            Some(RefusalCode::Forbidden)
+        );
+        assert_eq!(
+            code(&apply(&mut registry, 3, "a", change("b", MemberRole::Steward, false))),
+            Some(RefusalCode::Conflict)
+        );
+        let even = apply(&mut registry, 4, "a", change("m", MemberRole::Steward, false));
+        assert_eq!(code(&even), Some(RefusalCode::Conflict), "4 stewards is refused unless forced");
+
+        let forced = apply(&mut registry, 5, "a", change("m", MemberRole::Steward, true));
+        assert!(matches!(forced, RegistryResponse::ProposalCreated { .. }), "{forced:?}");
+        apply(&mut registry, 6, "b", RegistryCommand::ApproveProposal { id: 5, at_ms: 2 });
+        assert_eq!(registry.members["m"].role, MemberRole::Steward);
+        let second = apply(&mut registry, 7, "a", change("n", MemberRole::Steward, false));
+        assert!(matches!(second, RegistryResponse::ProposalCreated { .. }), "5 stewards is fine: {second:?}");
+        for (index, by) in [(8, "b"), (9, "c")] {
+            apply(&mut registry, index, by, RegistryCommand::ApproveProposal { id: 7, at_ms: 2 });
+        }
+        assert_eq!(registry.stewards().count(), 5, "a majority of four stewards approved");
+
+        // Re-admission keeps the role governance gave, whatever the certificate says.
+        let rejoin =
+            RegistryCommand::AddMember { org: "n".into(), peer_id: "p9".into(), node_id: 9, role: MemberRole::Member };
+        apply(&mut registry, 10, "a", rejoin);
+        assert_eq!(registry.members["n"].role, MemberRole::Steward);
+        assert_eq!(registry.members["n"].peer_id, "p9");
     }
 }

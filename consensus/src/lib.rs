@@ -28,13 +28,15 @@ use std::sync::Arc;
 use ossa_audit::{AuditLog, SledAuditStore};
 
 pub use governance::{
-    Governance, GovernanceProposal, PolicyScope, PolicyVersion, ProposalStatus, QuorumRule, PROPOSAL_TTL_MS,
+    Governance, GovernanceProposal, PolicyScope, PolicyVersion, ProposalAction, ProposalStatus, QuorumRule,
+    MAX_REASON_LEN, PROPOSAL_TTL_MS, STEWARD_COUNTS,
 };
 pub use log_store::SledLogStore;
 pub use network::{NetworkFactory, PeerClient};
 pub use openraft;
 pub use registry::{
-    Change, Member, MemberRole, NodeId, Proposal, RefusalCode, Registry, RegistryCommand, RegistryResponse, Tenant,
+    Change, Member, MemberRole, NodeId, Proposal, RefusalCode, Registry, RegistryCommand, RegistryResponse, Revocation,
+    Tenant,
 };
 pub use state_machine::{AppliedState, RegistryReader, RegistryStateMachine};
 pub use transport::{serve, RaftRpc, RaftRpcReply, RaftTransport, TransportError};

@@ -2,7 +2,8 @@
 //!
 //! One key per record, so an applied entry writes only what it changed:
 //! `member/<org>`, `tenant/<name>`, `tenant_policy/<tenant>` (the tenant's version history),
-//! `federation_policy` (the federation's version history) and `proposal/<id, 20 digits>`.
+//! `federation_policy` (the federation's version history), `proposal/<id, 20 digits>` and
+//! `revoked/<org>` (which outranks the org's `member/` record, left in place).
 //! Values are JSON. Keys under `meta/` belong to the state machine itself and are not records.
 
 use crate::registry::Change;
@@ -12,6 +13,7 @@ const TENANT: &str = "tenant/";
 const TENANT_POLICY: &str = "tenant_policy/";
 const FEDERATION_POLICY: &str = "federation_policy";
 const PROPOSAL: &str = "proposal/";
+const REVOKED: &str = "revoked/";
 
 /// The key and JSON value of a record.
 pub fn encode(change: &Change) -> Result<(Vec<u8>, Vec<u8>), serde_json::Error> {
@@ -21,6 +23,7 @@ pub fn encode(change: &Change) -> Result<(Vec<u8>, Vec<u8>), serde_json::Error> 
         Change::TenantPolicies(tenant, versions) => (format!("{TENANT_POLICY}{tenant}"), serde_json::to_vec(versions)?),
         Change::FederationPolicies(versions) => (FEDERATION_POLICY.to_owned(), serde_json::to_vec(versions)?),
         Change::Proposal(p) => (format!("{PROPOSAL}{:020}", p.id), serde_json::to_vec(p)?),
+        Change::Revoked(r) => (format!("{REVOKED}{}", r.org), serde_json::to_vec(r)?),
     };
     Ok((key.into_bytes(), value))
 }
@@ -37,6 +40,8 @@ pub fn decode(key: &str, value: &[u8]) -> Option<Result<Change, serde_json::Erro
         serde_json::from_slice(value).map(Change::FederationPolicies)
     } else if key.starts_with(PROPOSAL) {
         serde_json::from_slice(value).map(Change::Proposal)
+    } else if key.starts_with(REVOKED) {
+        serde_json::from_slice(value).map(Change::Revoked)
     } else {
         return None;
     };
@@ -61,6 +66,15 @@ mod tests {
             Change::Tenant(Tenant { name: "t".into(), owner: "acme".into(), created_at: 3 }),
             Change::TenantPolicies("t".into(), vec![]),
             Change::FederationPolicies(vec![]),
+            Change::Revoked(crate::registry::Revocation {
+                org: "mallory".into(),
+                peer_id: "p".into(),
+                node_id: 9,
+                role: MemberRole::Member,
+                reason: "spam".into(),
+                proposal: 4,
+                raft_index: 5,
+            }),
         ];
         for record in records {
             let (key, value) = encode(&record).expect("encode");

@@ -51,6 +51,26 @@ pub struct Member {
     pub admitted_at: u64,
 }
 
+/// An org removed from the federation by governance: its node is refused at admission, its
+/// records, observations and checkpoints are refused, and it cannot be added again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    /// The revoked org.
+    pub org: String,
+    /// Its node's peer id at the time.
+    pub peer_id: String,
+    /// Its node's Raft id.
+    pub node_id: NodeId,
+    /// The role it had.
+    pub role: MemberRole,
+    /// Why, as proposed.
+    pub reason: String,
+    /// The proposal that revoked it.
+    pub proposal: u64,
+    /// Raft index of the entry that made the revocation take effect.
+    pub raft_index: u64,
+}
+
 /// A tenant: a namespace of agents and policies owned by one org.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tenant {
@@ -97,6 +117,28 @@ pub enum RegistryCommand {
         /// When the proposal was made (Unix ms, from the node that accepted it).
         at_ms: u64,
     },
+    /// Propose revoking a member org (stewards only); it takes effect once a quorum of
+    /// stewards has approved it.
+    ProposeRevocation {
+        /// The org to revoke.
+        org: String,
+        /// Why (shown to approvers and kept in the registry).
+        reason: String,
+        /// When the proposal was made (Unix ms, from the node that accepted it).
+        at_ms: u64,
+    },
+    /// Propose making a member org a steward (a Raft voter) or a steward a plain member
+    /// (stewards only); it takes effect once a quorum of stewards has approved it.
+    ProposeRoleChange {
+        /// The org.
+        org: String,
+        /// Its new role.
+        role: MemberRole,
+        /// Allow a steward count that is even or outside 3..=7.
+        force: bool,
+        /// When the proposal was made (Unix ms, from the node that accepted it).
+        at_ms: u64,
+    },
     /// Approve a pending proposal (stewards only).
     ApproveProposal {
         /// Proposal id (the Raft index that created it).
@@ -114,6 +156,8 @@ impl RegistryCommand {
             Self::CreateTenant { .. } => "registry.create_tenant",
             Self::SetTenantPolicy { .. } => "policy.set_tenant",
             Self::ProposeFederationPolicy { .. } => "policy.propose",
+            Self::ProposeRevocation { .. } => "governance.propose_revocation",
+            Self::ProposeRoleChange { .. } => "governance.propose_role_change",
             Self::ApproveProposal { .. } => "policy.approve",
         }
     }
@@ -221,6 +265,9 @@ pub struct Registry {
     /// The governance rules (themselves registry state).
     #[serde(default)]
     pub governance: Governance,
+    /// Revoked orgs by name (no longer in `members`).
+    #[serde(default)]
+    pub revoked: BTreeMap<String, Revocation>,
 }
 
 /// One record that `apply` changed, so storage can persist just that.
@@ -236,6 +283,8 @@ pub enum Change {
     FederationPolicies(Vec<PolicyVersion>),
     /// This proposal was inserted or updated.
     Proposal(GovernanceProposal),
+    /// This org was revoked (and so is no longer a member).
+    Revoked(Revocation),
 }
 
 impl Registry {
@@ -248,6 +297,7 @@ impl Registry {
             records.push(Change::FederationPolicies(self.federation_policies.clone()));
         }
         records.extend(self.proposals.values().cloned().map(Change::Proposal));
+        records.extend(self.revoked.values().cloned().map(Change::Revoked));
         records
     }
 
@@ -267,6 +317,15 @@ impl Registry {
             Change::Proposal(p) => {
                 self.proposals.insert(p.id, p);
             }
+            // A revocation outranks the member record it replaced, which storage may still
+            // hold: it is removed whichever of the two is restored first.
+            Change::Revoked(r) => {
+                self.members.remove(&r.org);
+                self.revoked.insert(r.org.clone(), r);
+            }
+        }
+        for org in self.revoked.keys() {
+            self.members.remove(org);
         }
     }
 
@@ -291,13 +350,14 @@ impl Registry {
     pub fn apply(&mut self, index: u64, proposal: &Proposal) -> (RegistryResponse, Vec<Change>) {
         match &proposal.command {
             RegistryCommand::AddMember { org, peer_id, node_id, role } => {
-                let member = Member {
-                    org: org.clone(),
-                    peer_id: peer_id.clone(),
-                    node_id: *node_id,
-                    role: *role,
-                    admitted_at: index,
-                };
+                if self.revoked.contains_key(org) {
+                    let reason = format!("org {org:?} was revoked and cannot rejoin");
+                    return (RegistryResponse::refused(RefusalCode::Forbidden, reason), vec![]);
+                }
+                // A known org keeps the role governance gave it, whatever its certificate says.
+                let role = self.members.get(org).map(|m| m.role).unwrap_or(*role);
+                let member =
+                    Member { org: org.clone(), peer_id: peer_id.clone(), node_id: *node_id, role, admitted_at: index };
                 self.members.insert(org.clone(), member.clone());
                 (RegistryResponse::MemberAdded { member: member.clone() }, vec![Change::Member(member)])
             }
@@ -321,6 +381,12 @@ impl Registry {
             }
             RegistryCommand::ProposeFederationPolicy { text, at_ms } => {
                 crate::governance::propose(self, index, &proposal.by, text, *at_ms)
+            }
+            RegistryCommand::ProposeRevocation { org, reason, at_ms } => {
+                crate::governance::propose_revocation(self, index, &proposal.by, org, reason, *at_ms)
+            }
+            RegistryCommand::ProposeRoleChange { org, role, force, at_ms } => {
+                crate::governance::propose_role_change(self, index, &proposal.by, org, *role, *force, *at_ms)
             }
             RegistryCommand::ApproveProposal { id, at_ms } => {
                 crate::governance::approve(self, index, &proposal.by, *id, *at_ms)

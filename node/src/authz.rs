@@ -167,6 +167,25 @@ pub fn parse_entity(text: &str) -> Result<EntityRef, String> {
     Ok(EntityRef { kind, id: id.to_owned() })
 }
 
+/// The trust score of a policy principal: an agent's (its own, else its org's), an org's, or
+/// 0 for anything else or anything unknown.
+pub fn principal_trust(
+    principal: &EntityRef,
+    directory: &crate::agents::directory::Directory,
+    scores: &ossa_trust::TrustScores,
+) -> u16 {
+    match principal.kind {
+        EntityKind::Org => scores.org(&principal.id).map(|o| o.score).unwrap_or(0),
+        EntityKind::Agent => principal
+            .id
+            .split_once('/')
+            .and_then(|(tenant, id)| directory.record(tenant, id))
+            .map(|r| crate::trust_scores::ranking::agent_trust(scores, &r.org, &r.tenant, &r.agent_id))
+            .unwrap_or(0),
+        _ => 0,
+    }
+}
+
 /// Body of `POST /v1/authorize` (and what `ossa authorize` sends).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -191,9 +210,10 @@ pub struct ContextBody {
     /// Capability looked up or invoked.
     #[serde(default)]
     pub capability: String,
-    /// Caller's trust score, 0..=1000.
+    /// Caller's trust score, 0..=1000; when left out, the node fills in the principal's own
+    /// score (an agent's, else its org's; an org's) from its trust scores.
     #[serde(default)]
-    pub trust: u16,
+    pub trust: Option<u16>,
     /// Org the call comes from.
     #[serde(default)]
     pub caller_org: String,
@@ -209,7 +229,7 @@ impl AuthorizeBody {
             resource: parse_entity(&self.resource)?,
             context: AuthzContext {
                 capability: self.context.capability.clone(),
-                trust: self.context.trust,
+                trust: self.context.trust.unwrap_or(0),
                 caller_org: self.context.caller_org.clone(),
             },
         })
@@ -256,7 +276,7 @@ mod tests {
             principal: principal.into(),
             action: "invoke".into(),
             resource: "agent:t/bot".into(),
-            context: ContextBody { capability: "summarize".into(), trust: 500, caller_org: "globex".into() },
+            context: ContextBody { capability: "summarize".into(), trust: Some(500), caller_org: "globex".into() },
         }
     }
 

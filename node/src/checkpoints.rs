@@ -7,7 +7,7 @@
 //! the last one and it grew at all. Each new checkpoint is published on the checkpoints gossip
 //! topic, where peer orgs witness it ([`crate::witness`]) and gossip back their cosignatures,
 //! which [`OwnCheckpoints::add_cosignatures`] merges into the note they sign. While a member
-//! has not cosigned the latest checkpoint it is published again every [`REPUBLISH_PERIOD`].
+//! has not cosigned the latest checkpoint it is published again every 5 s.
 //!
 //! The node keeps its [`RECENT_CHECKPOINTS`] latest notes. `GET /v1/audit/checkpoint` serves
 //! the latest, or with `?min_cosigners=K` the latest that K witnesses cosigned; an auditor

@@ -41,6 +41,9 @@ pub struct NodeConfig {
     /// Audit checkpoint settings.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// Trust score and circuit breaker settings (see `ossa_trust::TrustConfig`).
+    #[serde(default)]
+    pub trust: ossa_trust::TrustConfig,
 }
 
 /// When the node signs a checkpoint of its audit log: after `checkpoint_entries` new entries
@@ -118,6 +121,7 @@ impl Default for NodeConfig {
             raft: RaftConfig::default(),
             admission: AdmissionConfig::default(),
             audit: AuditConfig::default(),
+            trust: ossa_trust::TrustConfig::default(),
         }
     }
 }
@@ -215,6 +219,15 @@ mod tests {
         assert_eq!(config.bootstrap, vec!["/ip4/127.0.0.1/tcp/1".to_owned()]);
         config.save(&path).expect("save");
         assert_eq!(NodeConfig::load(&path).expect("reload"), config);
+    }
+
+    #[test]
+    fn the_readme_example_parses_to_the_defaults() {
+        let readme = include_str!("../../README.md");
+        let start = readme.find("```toml\nlisten").expect("README has the node.toml example") + "```toml\n".len();
+        let example = &readme[start..start + readme[start..].find("```").expect("closing fence")];
+        let config: NodeConfig = toml::from_str(example).expect("the README example parses");
+        assert_eq!(config, NodeConfig::default(), "the README documents the defaults");
     }
 
     #[test]

@@ -60,10 +60,14 @@ pub struct NodeContext {
     pub checkpoints: OwnCheckpoints,
     /// Witnessing of the other orgs' audit checkpoints.
     pub witness: crate::witness::Witness,
+    /// Trust scores from signed observations, and the circuit breaker.
+    pub trust: crate::trust_scores::TrustService,
     /// Cedar authorization against the replicated policy sets.
     pub policies: PolicyEngine,
     /// Addresses other nodes should dial (`--advertise`); empty means the listen addresses.
     pub advertise: Vec<Multiaddr>,
+    /// When this node's org certificate expires (Unix seconds).
+    pub cert_expires_at: u64,
 }
 
 impl NodeContext {
@@ -126,7 +130,11 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
             admission: Admission::new(ca_der),
             admission_timeout: Duration::from_secs(config.admission.timeout_secs),
             ban: Duration::from_secs(config.admission.ban_secs),
-            topics: vec![agents_topic(&cert.federation), crate::witness::checkpoints_topic(&cert.federation)],
+            topics: vec![
+                agents_topic(&cert.federation),
+                crate::witness::checkpoints_topic(&cert.federation),
+                crate::trust_scores::observations_topic(&cert.federation),
+            ],
         },
         metrics.clone(),
     )
@@ -140,6 +148,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     let consensus =
         Consensus::start(node_id, &cert.federation, timings, &db, audit.clone(), Libp2pTransport::new(net.clone()))
             .await?;
+    let trust = crate::trust_scores::TrustService::open(&db, &cert.federation, key.clone(), config.trust.clone())?;
     let node = Arc::new(NodeContext {
         org: cert.org.clone(),
         federation: cert.federation.clone(),
@@ -156,8 +165,10 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         key,
         checkpoints: OwnCheckpoints::default(),
         witness: crate::witness::Witness::open(&db, &cert.federation)?,
+        trust,
         policies: PolicyEngine::default(),
         advertise,
+        cert_expires_at: cert.not_after,
     });
     tracing::info!(org = %node.org, %peer_id, node_id, role = %node.role, federation = %node.federation, "node starting");
     tokio::spawn(run_router(node.clone(), inbound));
@@ -165,6 +176,10 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     tokio::spawn(crate::readiness::run_readiness(node.clone()));
     tokio::spawn(crate::agents::service::run_maintenance(node.clone()));
     tokio::spawn(crate::agents::sync::run_sync(node.clone()));
+    tokio::spawn(crate::trust_scores::run_scoring(node.clone()));
+    tokio::spawn(crate::revocation::run_enforcer(node.clone()));
+    tokio::spawn(crate::voters::run_reconciler(node.clone()));
+    tokio::spawn(crate::expiry::run_expiry_warnings(node.clone()));
     tokio::spawn(crate::checkpoints::run_checkpointer(
         node.clone(),
         config.audit.checkpoint_entries,

@@ -11,6 +11,10 @@
 //!   orgs' checkpoints and catches equivocation.
 //! - [`agents`] imports manifests, signs agent records, gossips them and keeps the directory;
 //!   [`router`] hands inbound requests and gossip to their component.
+//! - [`revocation`] enforces revocations decided by governance (connections, Raft);
+//!   [`voters`] makes the Raft voters follow the stewards after promotions and demotions.
+//! - [`trust_scores`] signs and checks observations and turns them into EigenTrust scores
+//!   and circuit breaker quarantines.
 //! - [`authz`] decides Cedar authorization requests against the replicated policy sets.
 //! - [`api`] serves the HTTP API; [`cli`] is the command line; [`launch`] runs local testnets;
 //!   [`mod@bench`] measures the performance goals.
@@ -26,13 +30,17 @@ pub mod checkpoints;
 pub mod clock;
 pub mod config;
 pub mod daemon;
+pub mod expiry;
 pub mod launch;
 pub mod membership;
 pub mod metrics;
 pub mod raft_glue;
 pub mod readiness;
+pub mod revocation;
 pub mod router;
 pub mod swarm;
+pub mod trust_scores;
+pub mod voters;
 pub mod wire;
 pub mod witness;
 pub mod writes;

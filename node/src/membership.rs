@@ -193,6 +193,10 @@ pub async fn handle_join(node: &NodeContext, from: AdmittedPeer, addrs: Vec<Stri
     if raft.metrics().borrow().state != ServerState::Leader {
         return leader_response(node);
     }
+    if node.consensus.registry.read().registry.revoked.contains_key(&from.org) {
+        let message = format!("org {:?} has been revoked by the federation", from.org);
+        return pb::RaftResponse { body: Some(raft_response::Body::Error(message)) };
+    }
     let id = node_id_of(&from.peer_id);
     let joiner = MemberNode { org: from.org.clone(), peer_id: from.peer_id.to_string(), addrs };
     let membership = raft.metrics().borrow().membership_config.membership().clone();
@@ -201,7 +205,10 @@ pub async fn handle_join(node: &NodeContext, from: AdmittedPeer, addrs: Vec<Stri
             tracing::info!(org = %from.org, node_id = id, "adding learner");
             raft.add_learner(id, joiner, true).await.map_err(|e| e.to_string())?;
         }
-        if from.role == Role::Steward && !membership.voter_ids().any(|v| v == id) {
+        // A known org has the role governance gave it; a new one the role of its certificate.
+        let registered = node.consensus.registry.read().registry.members.get(&from.org).map(|m| m.role);
+        let steward = registered.map_or(from.role == Role::Steward, |role| role == MemberRole::Steward);
+        if steward && !membership.voter_ids().any(|v| v == id) {
             tracing::info!(org = %from.org, node_id = id, "promoting steward to voter");
             raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
                 .await

@@ -56,6 +56,30 @@ pub struct Metrics {
     pub equivocating_orgs: Gauge,
     /// Checkpoint gossip refused, by reason.
     pub witness_rejected: Family<ReasonLabel, Counter>,
+    /// Gossiped observations refused, by reason.
+    pub observations_rejected: Family<ReasonLabel, Counter>,
+    /// Circuit breaker transitions, by kind (`trust.quarantined`, `trust.released`, ...).
+    pub trust_transitions: Family<KindLabel, Counter>,
+    /// Subjects quarantined now, by kind (`org`, `agent`).
+    pub trust_quarantined: Family<KindLabel, Gauge>,
+    /// Authorization decisions given, by decision (`allow`, `deny`).
+    pub authz_decisions: Family<DecisionLabel, Counter>,
+    /// When this node's org certificate expires (Unix seconds).
+    pub cert_expiry: Gauge,
+}
+
+/// Label set naming an authorization decision.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabel {
+    /// `allow` or `deny`.
+    pub decision: String,
+}
+
+/// Label set naming a kind.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    /// Short stable kind, e.g. `org`.
+    pub kind: String,
 }
 
 impl Default for Metrics {
@@ -81,6 +105,11 @@ impl Default for Metrics {
             cosignatures_received: Counter::default(),
             equivocating_orgs: Gauge::default(),
             witness_rejected: Family::default(),
+            observations_rejected: Family::default(),
+            trust_transitions: Family::default(),
+            trust_quarantined: Family::default(),
+            authz_decisions: Family::default(),
+            cert_expiry: Gauge::default(),
         };
         root.register("admission_refused", "Peers refused at admission", metrics.admission_refused.clone());
         root.register("admission_accepted", "Peers admitted", metrics.admission_accepted.clone());
@@ -116,6 +145,15 @@ impl Default for Metrics {
             metrics.equivocating_orgs.clone(),
         );
         root.register("audit_witness_rejected", "Checkpoint gossip refused", metrics.witness_rejected.clone());
+        root.register("observations_rejected", "Gossiped observations refused", metrics.observations_rejected.clone());
+        root.register("trust_transitions", "Circuit breaker transitions", metrics.trust_transitions.clone());
+        root.register("trust_quarantined", "Orgs and agents quarantined now", metrics.trust_quarantined.clone());
+        root.register("authz_decisions", "Authorization decisions given", metrics.authz_decisions.clone());
+        root.register(
+            "cert_expiry_timestamp_seconds",
+            "When this node's org certificate expires (Unix seconds)",
+            metrics.cert_expiry.clone(),
+        );
         Self { registry: root, ..metrics }
     }
 }
@@ -134,6 +172,27 @@ impl Metrics {
     /// Counts refused checkpoint gossip.
     pub fn witness_rejected(&self, reason: &str) {
         self.witness_rejected.get_or_create(&ReasonLabel { reason: reason.to_owned() }).inc();
+    }
+
+    /// Counts a refused observation.
+    pub fn observation_rejected(&self, reason: &str) {
+        self.observations_rejected.get_or_create(&ReasonLabel { reason: reason.to_owned() }).inc();
+    }
+
+    /// Counts a circuit breaker transition.
+    pub fn trust_transition(&self, kind: &str) {
+        self.trust_transitions.get_or_create(&KindLabel { kind: kind.to_owned() }).inc();
+    }
+
+    /// Counts an authorization decision.
+    pub fn authz_decision(&self, decision: &str) {
+        self.authz_decisions.get_or_create(&DecisionLabel { decision: decision.to_owned() }).inc();
+    }
+
+    /// Sets the number of quarantined orgs and agents.
+    pub fn set_quarantined(&self, orgs: usize, agents: usize) {
+        self.trust_quarantined.get_or_create(&KindLabel { kind: "org".into() }).set(orgs as i64);
+        self.trust_quarantined.get_or_create(&KindLabel { kind: "agent".into() }).set(agents as i64);
     }
 
     /// The metrics in Prometheus text format.

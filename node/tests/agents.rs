@@ -68,7 +68,12 @@ async fn agents_registered_anywhere_are_found_everywhere_and_removal_spreads() {
                 found.body.as_array().and_then(|list| list.iter().find(|a| a["id"] == id.as_str()));
             let hit = hit.unwrap_or_else(|| panic!("node {i}: {id} not found by {capability}"));
             assert_eq!(hit["tenant"], *tenant);
-            assert_eq!(hit, registered, "node {i} serves the record as signed");
+            // Discovery adds the agent's trust score and quarantine state to the signed record.
+            let mut record = hit.clone();
+            let ranked = record.as_object_mut().expect("object");
+            assert!(ranked.remove("trust").is_some_and(|t| t.as_u64().is_some_and(|t| t <= 1000)));
+            assert_eq!(ranked.remove("quarantined"), Some(Value::Bool(false)));
+            assert_eq!(&record, registered, "node {i} serves the record as signed");
         }
     }
 

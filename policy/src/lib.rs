@@ -18,11 +18,15 @@
 //!    [`AuthzRequest`]s with a [`Decision`], from entity data ([`EntityInfo`]) the caller
 //!    builds from the registry and the agent directory.
 //!
+//! [`authorize_workload`] builds a synthetic federation of tenant sets and requests for the
+//! authorization benchmark (`ossa bench authorize`).
+//!
 //! The Cedar version is pinned exactly in the workspace: validation results are part of the
 //! replicated state, so every replica must run the same validator.
 
 mod analysis;
 mod authorizer;
+mod bench;
 mod error;
 mod guard;
 mod location;
@@ -34,6 +38,7 @@ mod validate;
 
 pub use analysis::{analyze, analyze_against, Warning};
 pub use authorizer::{Authorizer, Decision};
+pub use bench::{authorize_workload, AuthzWorkload, POLICIES_PER_TENANT};
 pub use error::PolicyError;
 pub use guard::{MAX_NESTING, MAX_OPERATORS};
 pub use names::{validate_tenant_name, NameError, MAX_TENANT_NAME_LEN};

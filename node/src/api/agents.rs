@@ -9,6 +9,7 @@ use axum::Json;
 use serde::Deserialize;
 
 use super::*;
+use crate::trust_scores::ranking::{RankedAgent, Ranking};
 
 /// Query of `POST /v1/agents`.
 #[derive(Debug, Deserialize)]
@@ -37,26 +38,44 @@ pub(super) struct SearchQuery {
     capability: Option<String>,
     tenant: Option<String>,
     tier: Option<String>,
+    /// Drop agents with a lower trust score (0..=1000).
+    #[serde(default)]
+    min_trust: u16,
+    /// Keep quarantined agents in the answer (marked `"quarantined": true`).
+    #[serde(default)]
+    include_quarantined: bool,
+}
+
+/// Finds agents, ranked by trust (see [`crate::trust_scores::ranking`]).
+fn find_ranked(node: &NodeContext, params: SearchQuery) -> Result<Vec<RankedAgent>, ApiError> {
+    let SearchQuery { capability, tenant, tier, min_trust, include_quarantined } = params;
+    if min_trust > ossa_trust::MAX_SCORE {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_query", "min_trust is a score from 0 to 1000"));
+    }
+    let mut found = node.agents.find(&AgentQuery { capability, tenant, tier });
+    // A revoked org's agents drop out of discovery at once (its records stay until they expire).
+    let registry = node.consensus.registry.read();
+    found.retain(|agent| registry.registry.members.contains_key(&agent.org));
+    drop(registry);
+    Ok(node.trust.rank(found, Ranking { min_trust, include_quarantined }))
 }
 
 pub(super) async fn list_agents(
     State(node): Shared,
     params: Result<Query<SearchQuery>, QueryRejection>,
-) -> Result<Json<Vec<AgentView>>, ApiError> {
-    let SearchQuery { capability, tenant, tier } = query(params)?;
-    Ok(Json(node.agents.find(&AgentQuery { capability, tenant, tier })))
+) -> Result<Json<Vec<RankedAgent>>, ApiError> {
+    Ok(Json(find_ranked(&node, query(params)?)?))
 }
 
 pub(super) async fn search_agents(
     State(node): Shared,
     params: Result<Query<SearchQuery>, QueryRejection>,
-) -> Result<Json<Vec<AgentView>>, ApiError> {
+) -> Result<Json<Vec<RankedAgent>>, ApiError> {
     let params = query(params)?;
     if params.capability.is_none() {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_query", "search needs ?capability=..."));
     }
-    let SearchQuery { capability, tenant, tier } = params;
-    Ok(Json(node.agents.find(&AgentQuery { capability, tenant, tier })))
+    Ok(Json(find_ranked(&node, params)?))
 }
 
 pub(super) async fn get_agent(

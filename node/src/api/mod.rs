@@ -9,6 +9,7 @@
 mod agents;
 mod audit;
 mod policy;
+pub mod trust;
 
 use std::sync::Arc;
 
@@ -59,6 +60,11 @@ pub fn router(node: Arc<NodeContext>) -> Router {
         .route("/v1/policy/proposals", axum::routing::post(policy::propose_policy))
         .route("/v1/policy/proposals/{id}/approve", axum::routing::post(policy::approve_proposal))
         .route("/v1/authorize", axum::routing::post(policy::authorize_request))
+        .route("/v1/governance/revocations", axum::routing::post(policy::propose_revocation))
+        .route("/v1/governance/role-changes", axum::routing::post(policy::propose_role_change))
+        .route("/v1/governance/proposals/{id}/approve", axum::routing::post(policy::approve_proposal))
+        .route("/v1/observations", axum::routing::post(trust::observe))
+        .route("/v1/trust", get(trust::show))
         .route("/v1/audit/export", get(audit::audit_export))
         .route("/v1/audit/checkpoint", get(audit::audit_checkpoint))
         .route("/v1/audit/proof/inclusion", get(audit::inclusion_proof))
@@ -181,6 +187,10 @@ async fn health() -> Json<serde_json::Value> {
 }
 
 async fn ready(State(node): Shared) -> Response {
+    if crate::revocation::is_revoked(&node) {
+        let body = json!({ "ready": false, "revoked": true });
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    }
     if node.is_ready() {
         Json(json!({ "ready": true })).into_response()
     } else {
@@ -196,6 +206,7 @@ async fn metrics(State(node): Shared) -> Response {
     m.raft_is_leader.set(i64::from(raft.state == ServerState::Leader));
     m.registry_tenants.set(node.consensus.registry.read().registry.tenants.len() as i64);
     m.audit_entries.set(node.audit.len() as i64);
+    m.cert_expiry.set(i64::try_from(node.cert_expires_at).unwrap_or(i64::MAX));
     m.directory_records.set(node.agents.directory().len() as i64);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], m.encode()).into_response()
 }
@@ -229,6 +240,12 @@ pub struct Status {
     pub tenants: usize,
     /// Entries in this node's audit log.
     pub audit_entries: u64,
+    /// Whether the federation has revoked this node's org.
+    #[serde(default)]
+    pub revoked: bool,
+    /// When this node's org certificate expires (Unix seconds).
+    #[serde(default)]
+    pub cert_expires_at: u64,
 }
 
 async fn status(State(node): Shared) -> Json<Status> {
@@ -258,6 +275,8 @@ async fn status(State(node): Shared) -> Json<Status> {
         members,
         tenants,
         audit_entries: node.audit.len(),
+        revoked: crate::revocation::is_revoked(&node),
+        cert_expires_at: node.cert_expires_at,
     })
 }
 
@@ -276,11 +295,16 @@ pub struct MemberView {
     pub raft: String,
     /// Raft index of its admission entry.
     pub admitted_at: u64,
+    /// Entries its node's log is behind the leader's, as the leader sees it (answered by the
+    /// leader only; `null` elsewhere and for the leader itself).
+    #[serde(default)]
+    pub lag: Option<u64>,
 }
 
 async fn members(State(node): Shared) -> Json<Vec<MemberView>> {
-    let raft = node.consensus.raft.metrics().borrow().clone();
-    let membership = raft.membership_config.membership();
+    let raft_metrics = node.consensus.raft.metrics().borrow().clone();
+    let membership = raft_metrics.membership_config.membership();
+    let last_log = raft_metrics.last_log_index.unwrap_or(0);
     let applied = node.consensus.registry.read();
     let list = applied
         .registry
@@ -294,6 +318,10 @@ async fn members(State(node): Shared) -> Json<Vec<MemberView>> {
             } else {
                 "none"
             };
+            let matched = raft_metrics.replication.as_ref().and_then(|r| r.get(&m.node_id).cloned());
+            let lag = matched
+                .filter(|_| m.node_id != node.node_id)
+                .map(|log_id| last_log.saturating_sub(log_id.map(|l| l.index).unwrap_or(0)));
             MemberView {
                 org: m.org.clone(),
                 peer_id: m.peer_id.clone(),
@@ -301,6 +329,7 @@ async fn members(State(node): Shared) -> Json<Vec<MemberView>> {
                 role: m.role.to_string(),
                 raft: raft.to_owned(),
                 admitted_at: m.admitted_at,
+                lag,
             }
         })
         .collect();

@@ -131,6 +131,55 @@ pub(super) async fn propose_policy(
     }
 }
 
+/// Body of `POST /v1/governance/revocations`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RevokeBody {
+    org: String,
+    reason: String,
+}
+
+pub(super) async fn propose_revocation(
+    State(node): Shared,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    authorize(&node, &headers)?;
+    let RevokeBody { org, reason } = parse_body(body)?;
+    created_proposal(submit(&node, RegistryCommand::ProposeRevocation { org, reason, at_ms: now_ms() }).await?)
+}
+
+/// Body of `POST /v1/governance/role-changes`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RoleChangeBody {
+    org: String,
+    role: ossa_consensus::MemberRole,
+    #[serde(default)]
+    force: bool,
+}
+
+pub(super) async fn propose_role_change(
+    State(node): Shared,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    authorize(&node, &headers)?;
+    let RoleChangeBody { org, role, force } = parse_body(body)?;
+    created_proposal(submit(&node, RegistryCommand::ProposeRoleChange { org, role, force, at_ms: now_ms() }).await?)
+}
+
+/// The answer to a command that opens a governance proposal.
+fn created_proposal(response: RegistryResponse) -> Result<Response, ApiError> {
+    match response {
+        RegistryResponse::ProposalCreated { proposal } => {
+            Ok((StatusCode::CREATED, Json(json!({ "proposal": proposal }))).into_response())
+        }
+        RegistryResponse::Refused { code, reason } => Err(refusal(code, reason)),
+        other => Err(unexpected(other)),
+    }
+}
+
 pub(super) async fn approve_proposal(
     State(node): Shared,
     headers: HeaderMap,
@@ -151,7 +200,11 @@ pub(super) async fn authorize_request(
 ) -> Result<Json<crate::authz::Verdict>, ApiError> {
     authorize(&node, &headers)?;
     let body: crate::authz::AuthorizeBody = parse_body(body)?;
-    let request = body.to_request().map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e))?;
+    let mut request = body.to_request().map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e))?;
+    if body.context.trust.is_none() {
+        request.context.trust =
+            crate::authz::principal_trust(&request.principal, node.agents.directory(), &node.trust.scores());
+    }
     let verdict = {
         let applied = node.consensus.registry.read();
         node.policies.decide(&applied.registry, node.agents.directory(), &request)
@@ -170,6 +223,7 @@ pub(super) async fn authorize_request(
             "deciding": verdict.deciding,
             "federation_version": verdict.federation_version,
             "tenant_version": verdict.tenant_version,
+            "trust": request.context.trust,
         }),
         raft_index: None,
     });
@@ -177,5 +231,6 @@ pub(super) async fn authorize_request(
         // A decision that cannot be audited is not given.
         return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "audit_failed", err.to_string()));
     }
+    node.metrics.authz_decision(&verdict.decision);
     Ok(Json(verdict))
 }

@@ -9,16 +9,32 @@
 //!   (`BenchNet`: real `ossa node run` processes started by [`crate::launch::start`]), with
 //!   1, 64 and 256 concurrent HTTP clients.
 //! - [`failover`]: kill -9 of the Raft leader of such a testnet to the next committed write.
+//! - [`audit`]: appends to a sled-backed audit log (one at a time and batched) with checkpoints
+//!   signed as a node signs them, and the offline verification of its export.
+//! - [`trust`]: ingest and EigenTrust recomputation of a synthetic federation's trust scores.
+//! - [`authorize`]: Cedar authorization decisions against many tenant policy sets.
+//!
+//! The in-process benchmarks (`query`, `audit`, `trust`, `authorize`) run on a blocking thread;
+//! those that take long poll a stop flag that Ctrl-C sets (`blocking_until_interrupted`), so
+//! they stop between operations and remove what they wrote.
 
+mod audit;
+mod authorize;
 mod commit;
 mod failover;
 mod query;
+mod trust;
 
+pub use audit::{audit, AuditOptions};
+pub use authorize::{authorize, AuthorizeOptions};
 pub use commit::{commit, parse_client_count, CommitOptions, MAX_CLIENTS};
 pub use failover::{failover, FailoverOptions};
 pub use query::query;
+pub use trust::{trust, TrustOptions};
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -37,9 +53,13 @@ pub struct BenchReport {
     /// Concurrent clients (`commit` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub clients: Option<usize>,
-    /// Trials run (`failover` only).
+    /// Trials run: leader kills (`failover`), whole runs (`audit-verify`, `trust-ingest`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trials: Option<usize>,
+    /// Entries per timed call (`audit-append-batch` only): the latencies are of whole batches,
+    /// while `operations` and `rate_per_s` count entries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch: Option<usize>,
     /// What was measured, in words.
     pub setup: String,
     /// Operations timed.
@@ -75,6 +95,7 @@ fn report(bench: &str, setup: String, goal: &str, mut latencies: Vec<Duration>, 
         bench: bench.to_owned(),
         clients: None,
         trials: None,
+        batch: None,
         setup,
         operations: latencies.len(),
         errors: None,
@@ -229,6 +250,41 @@ async fn until_interrupted<T>(bench: impl std::future::Future<Output = anyhow::R
         result = bench => result,
         _ = tokio::signal::ctrl_c() => bail!("interrupted"),
     }
+}
+
+/// Runs the blocking benchmark `bench` on a blocking thread until it ends or Ctrl-C. On Ctrl-C
+/// it sets the flag `bench` polls (see [`check_stop`]) and waits for `bench` to return, so
+/// that it cleans up (a temporary directory) before the process ends.
+async fn blocking_until_interrupted<T, F>(bench: F) -> anyhow::Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&AtomicBool) -> anyhow::Result<T> + Send + 'static,
+{
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let mut task = tokio::task::spawn_blocking(move || bench(&flag));
+    tokio::select! {
+        result = &mut task => result?,
+        _ = tokio::signal::ctrl_c() => {
+            stop.store(true, Ordering::Relaxed);
+            eprintln!("interrupted; stopping the benchmark ...");
+            let _ = task.await;
+            bail!("interrupted")
+        }
+    }
+}
+
+/// Fails once [`blocking_until_interrupted`] has been asked to stop.
+fn check_stop(stop: &AtomicBool) -> anyhow::Result<()> {
+    if stop.load(Ordering::Relaxed) {
+        bail!("interrupted");
+    }
+    Ok(())
+}
+
+/// Latency in microseconds, for the words of a report.
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
 }
 
 #[cfg(test)]

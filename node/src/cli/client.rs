@@ -11,6 +11,7 @@ use super::{table, ClientArgs};
 use crate::agents::directory::AgentView;
 use crate::api::{MemberView, Status};
 use crate::config::{NodeConfig, NodeDir, DEFAULT_API};
+use crate::trust_scores::ranking::RankedAgent;
 
 /// A write may wait for a leader election and a forwarded commit; 30 s is ample.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -101,9 +102,25 @@ pub async fn status(args: &ClientArgs) -> anyhow::Result<ExitCode> {
         vec!["members".into(), status.members.to_string()],
         vec!["tenants".into(), status.tenants.to_string()],
         vec!["audit entries".into(), status.audit_entries.to_string()],
+        vec!["certificate expires".into(), format_unix_date(status.cert_expires_at)],
     ];
     table::print(&["field", "value"], &rows);
+    let now = crate::clock::now_ms() / 1000;
+    if status.revoked {
+        eprintln!("warning: the federation has revoked this org; peers refuse this node");
+    }
+    if crate::expiry::needs_warning(status.cert_expires_at, now) {
+        let days = crate::expiry::seconds_left(status.cert_expires_at, now) / 86_400;
+        eprintln!("warning: the org certificate expires in {days} days; ask the federation admin for a new one");
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `YYYY-MM-DD` of a Unix time in seconds (UTC).
+fn format_unix_date(secs: u64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(i64::try_from(secs).unwrap_or(i64::MAX))
+        .map(|t| format!("{}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day()))
+        .unwrap_or_else(|_| "-".into())
 }
 
 /// `ossa members`.
@@ -115,9 +132,12 @@ pub async fn members(args: &ClientArgs) -> anyhow::Result<ExitCode> {
     }
     let rows = members
         .into_iter()
-        .map(|m| vec![m.org, m.role, m.raft, m.peer_id, m.admitted_at.to_string()])
+        .map(|m| {
+            let lag = m.lag.map(|l| l.to_string()).unwrap_or_else(|| "-".into());
+            vec![m.org, m.role, m.raft, lag, m.peer_id, m.admitted_at.to_string()]
+        })
         .collect::<Vec<_>>();
-    table::print(&["org", "role", "raft", "peer id", "admitted at"], &rows);
+    table::print(&["org", "role", "raft", "lag", "peer id", "admitted at"], &rows);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -169,15 +189,19 @@ fn url_encode(value: &str) -> String {
         .collect()
 }
 
-fn print_agents(args: &ClientArgs, agents: &[AgentView]) -> anyhow::Result<()> {
+fn print_agents(args: &ClientArgs, agents: &[RankedAgent]) -> anyhow::Result<()> {
     if args.json {
         out!("{}", serde_json::to_string_pretty(agents)?);
         return Ok(());
     }
     let rows = agents
         .iter()
-        .map(|a| {
+        .map(|ranked| {
+            let a = &ranked.agent;
+            let trust =
+                if ranked.quarantined { format!("{} (quarantined)", ranked.trust) } else { ranked.trust.to_string() };
             vec![
+                trust,
                 a.tenant.clone(),
                 a.id.clone(),
                 a.name.clone(),
@@ -188,7 +212,7 @@ fn print_agents(args: &ClientArgs, agents: &[AgentView]) -> anyhow::Result<()> {
             ]
         })
         .collect::<Vec<_>>();
-    table::print(&["tenant", "id", "name", "org", "capabilities", "protocol", "endpoint"], &rows);
+    table::print(&["trust", "tenant", "id", "name", "org", "capabilities", "protocol", "endpoint"], &rows);
     Ok(())
 }
 
@@ -220,16 +244,95 @@ pub async fn agent_register(args: &ClientArgs, file: &Path, tenant: &str) -> any
 }
 
 /// `ossa agent find` and `ossa agent list`.
-pub async fn agent_find(
-    args: &ClientArgs,
-    capability: Option<&str>,
-    tenant: Option<&str>,
-    tier: Option<&str>,
-) -> anyhow::Result<ExitCode> {
-    let endpoint = if capability.is_some() { "/v1/agents/search" } else { "/v1/agents" };
-    let path = format!("{endpoint}{}", query_string(&[("capability", capability), ("tenant", tenant), ("tier", tier)]));
-    let agents: Vec<AgentView> = get_json(args, &path).await?;
+pub async fn agent_find(args: &ClientArgs, filter: &AgentFilter) -> anyhow::Result<ExitCode> {
+    let endpoint = if filter.capability.is_some() { "/v1/agents/search" } else { "/v1/agents" };
+    let min_trust = filter.min_trust.map(|t| t.to_string());
+    let query = query_string(&[
+        ("capability", filter.capability.as_deref()),
+        ("tenant", filter.tenant.as_deref()),
+        ("tier", filter.tier.as_deref()),
+        ("min_trust", min_trust.as_deref()),
+        ("include_quarantined", filter.include_quarantined.then_some("true")),
+    ]);
+    let agents: Vec<RankedAgent> = get_json(args, &format!("{endpoint}{query}")).await?;
     print_agents(args, &agents)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `ossa agent find` / `agent list` ask for.
+#[derive(Debug, Default)]
+pub struct AgentFilter {
+    /// Capability the agent must have (`find`).
+    pub capability: Option<String>,
+    /// Only agents of this tenant.
+    pub tenant: Option<String>,
+    /// Only agents certified at this tier.
+    pub tier: Option<String>,
+    /// Only agents with at least this trust score.
+    pub min_trust: Option<u16>,
+    /// Also show quarantined agents.
+    pub include_quarantined: bool,
+}
+
+/// `ossa trust observe`.
+pub async fn trust_observe(
+    args: &ClientArgs,
+    agent: &str,
+    outcome: &str,
+    latency_ms: Option<u32>,
+) -> anyhow::Result<ExitCode> {
+    let body = serde_json::json!({ "agent": agent, "outcome": outcome, "latency_ms": latency_ms });
+    let observation: Value =
+        call(args, reqwest::Method::POST, "/v1/observations", Some(Body::Json(body))).await?.json().await?;
+    if args.json {
+        out!("{observation}");
+    } else {
+        out!(
+            "observed {} of {} ({}), sequence {}; gossiped to the federation",
+            observation["outcome"].as_str().unwrap_or_default(),
+            agent,
+            observation["subject_org"].as_str().unwrap_or_default(),
+            observation["sequence"]
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ossa trust show`.
+pub async fn trust_show(args: &ClientArgs) -> anyhow::Result<ExitCode> {
+    let view: crate::api::trust::TrustView = get_json(args, "/v1/trust").await?;
+    if args.json {
+        out!("{}", serde_json::to_string_pretty(&view.scores)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let milli = |v: u64| format!("{:.1}", v as f64 / 1000.0);
+    let rows = view
+        .scores
+        .iter()
+        .map(|row| {
+            let mut flags = Vec::new();
+            if row.steward == Some(true) {
+                flags.push("steward");
+            }
+            if row.convicted == Some(true) {
+                flags.push("EQUIVOCATED");
+            }
+            if row.quarantined {
+                flags.push("QUARANTINED");
+            }
+            vec![
+                row.org.clone(),
+                row.agent.clone().unwrap_or_else(|| "-".into()),
+                row.score.to_string(),
+                milli(row.evidence.successes_milli),
+                milli(row.evidence.failures_milli),
+                milli(row.evidence.violations_milli),
+                milli(row.evidence.penalties_milli),
+                flags.join(","),
+            ]
+        })
+        .collect::<Vec<_>>();
+    table::print(&["org", "agent", "score", "successes", "failures", "violations", "penalties", "flags"], &rows);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -318,7 +421,36 @@ pub async fn policy_propose(args: &ClientArgs, file: &Path, strict: bool) -> any
     Ok(ExitCode::SUCCESS)
 }
 
-/// `ossa policy approve`.
+/// `ossa federation revoke`.
+pub async fn federation_revoke(args: &ClientArgs, org: &str, reason: &str) -> anyhow::Result<ExitCode> {
+    let body = serde_json::json!({ "org": org, "reason": reason });
+    governance_proposal(args, "/v1/governance/revocations", body, &format!("revocation of {org}")).await
+}
+
+/// `ossa federation promote` and `demote`.
+pub async fn federation_set_role(args: &ClientArgs, org: &str, role: &str, force: bool) -> anyhow::Result<ExitCode> {
+    let body = serde_json::json!({ "org": org, "role": role, "force": force });
+    governance_proposal(args, "/v1/governance/role-changes", body, &format!("making {org} a {role}")).await
+}
+
+async fn governance_proposal(args: &ClientArgs, path: &str, body: Value, what: &str) -> anyhow::Result<ExitCode> {
+    let answer: Value = call(args, reqwest::Method::POST, path, Some(Body::Json(body))).await?.json().await?;
+    if args.json {
+        out!("{answer}");
+    } else {
+        let proposal = &answer["proposal"];
+        out!(
+            "{what} proposed as proposal {} ({}); approvals: {}",
+            proposal["id"],
+            proposal["status"].as_str().unwrap_or("?"),
+            proposal["approvals"]
+        );
+        out!("stewards approve it with `ossa federation approve {}`", proposal["id"]);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ossa policy approve` and `ossa federation approve`.
 pub async fn policy_approve(args: &ClientArgs, id: u64) -> anyhow::Result<ExitCode> {
     let body: Value =
         call(args, reqwest::Method::POST, &format!("/v1/policy/proposals/{id}/approve"), None).await?.json().await?;
@@ -367,8 +499,18 @@ pub async fn policy_list(args: &ClientArgs) -> anyhow::Result<ExitCode> {
     for proposal in body["proposals"].as_array().into_iter().flatten() {
         let approvals: Vec<&str> =
             proposal["approvals"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        let what = match proposal["action"].as_str() {
+            Some("revoke") => format!("revoke {}", proposal["org"].as_str().unwrap_or_default()),
+            Some("set_role") => format!(
+                "make {} a {}",
+                proposal["org"].as_str().unwrap_or_default(),
+                proposal["role"].as_str().unwrap_or_default()
+            ),
+            _ => format!("policy set {:.12}", proposal["digest"].as_str().unwrap_or_default()),
+        };
         rows.push(vec![
             proposal["id"].to_string(),
+            what,
             proposal["status"].as_str().unwrap_or_default().to_owned(),
             proposal["proposer"].as_str().unwrap_or_default().to_owned(),
             format!("{}/{}", approvals.len(), body["quorum"]),
@@ -376,7 +518,7 @@ pub async fn policy_list(args: &ClientArgs) -> anyhow::Result<ExitCode> {
         ]);
     }
     out!("");
-    table::print(&["proposal", "status", "proposer", "approvals", "by"], &rows);
+    table::print(&["proposal", "action", "status", "proposer", "approvals", "by"], &rows);
     Ok(ExitCode::SUCCESS)
 }
 

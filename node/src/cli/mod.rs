@@ -3,7 +3,7 @@
 //! Admin commands (`federation`, `org`) work on files; `node run` starts the daemon;
 //! `testnet` manages local node processes; client commands (`status`, `members`, `tenant`,
 //! `audit export|checkpoint|prove`) talk to a node's HTTP API; `audit verify` and `audit
-//! verify-proof` work offline ([`audit`]).
+//! verify-proof` work offline (`cli::audit`).
 
 /// Prints a line to stdout like `println!`, but a closed pipe (`ossa members | head -1`) ends
 /// the process quietly instead of panicking.
@@ -69,6 +69,9 @@ enum Command {
     /// Export and verify a node's audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Report how other orgs' agents behaved, and show the trust scores that follow.
+    #[command(subcommand)]
+    Trust(TrustCommand),
     /// Measure a performance goal of the design on this machine.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -119,6 +122,90 @@ enum BenchCommand {
         /// Number of leader kills.
         #[arg(long, default_value_t = 10)]
         trials: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Audit log appends per second into a sled-backed log, and offline verification of its
+    /// export (goals: >= 200,000 appends/s; a 1M-entry export verified in < 2 s).
+    ///
+    /// In a scratch directory (removed at the end), appends --entries entries to a fresh audit
+    /// log on the node's sled engine one at a time (`audit-append`), then as many to another
+    /// fresh log in batches of --batch entries, each batch one atomic sled write
+    /// (`audit-append-batch`; its latencies are per batch), signing a C2SP checkpoint every
+    /// --checkpoint-entries entries as a node does. Then a log of --verify-entries entries is
+    /// exported to a file as `ossa audit export` writes it, and its verification as `ossa audit
+    /// verify` does it is timed --verify-runs times (`audit-verify`; latencies are per whole
+    /// verification). That log is the batched sled log if it is long enough (all of it is
+    /// exported), else an in-memory log of the same entries: the export does not depend on the
+    /// engine, and filling sled to a million entries takes minutes.
+    ///
+    /// Durability: no append fsyncs, on the node either. sled writes each append to its log
+    /// buffers and its background flusher fsyncs them every 500 ms; the append rates include
+    /// one final fsync of the log. Progress goes to stderr.
+    Audit {
+        /// Entries appended one at a time, and again in batches (200,000 keeps the default run
+        /// within about a minute on sled).
+        #[arg(long, default_value_t = 200_000)]
+        entries: u64,
+        /// Entries per batched append.
+        #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        batch: u64,
+        /// Sign a checkpoint after this many new entries (the node's `[audit] checkpoint_entries`).
+        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+        checkpoint_entries: u64,
+        /// Entries in the export that is verified.
+        #[arg(long, default_value_t = 1_000_000)]
+        verify_entries: u64,
+        /// Times the export is verified.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=1000))]
+        verify_runs: u64,
+        /// Directory in which the scratch directory is created (default: the system's temporary
+        /// directory).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Print one JSON object per report.
+        #[arg(long)]
+        json: bool,
+    },
+    /// EigenTrust recomputation time of every trust score for 1000 orgs and 100k observations,
+    /// and the ingest rate (no goal in the design; the node recomputes at most once a second).
+    ///
+    /// Generates --orgs member orgs (5 stewards, 25 partners each) and --observations
+    /// observations from --seed, then, each run, records them all into a fresh ledger
+    /// (`trust-ingest`; latencies are per whole ingest) and recomputes every org and agent score
+    /// (`trust-recompute`); every run must compute the same scores. Progress goes to stderr.
+    Trust {
+        /// Member orgs.
+        #[arg(long, default_value_t = 1_000)]
+        orgs: usize,
+        /// Observations.
+        #[arg(long, default_value_t = 100_000)]
+        observations: usize,
+        /// Runs (ingest + recompute) to time.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        runs: u64,
+        /// Seed of the generated federation.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Print one JSON object per report.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cedar authorization latency with many tenant policy sets (goal: p99 < 100 us with 1000
+    /// tenant policy sets).
+    ///
+    /// Validates and installs a federation set and --tenants tenant sets of 10 policies each,
+    /// then times --requests decisions (after a warm-up of a tenth of that), each checking the
+    /// request, building the six entities' store and evaluating both sets. Progress goes to
+    /// stderr.
+    Authorize {
+        /// Tenant policy sets.
+        #[arg(long, default_value_t = 1_000)]
+        tenants: usize,
+        /// Decisions to time.
+        #[arg(long, default_value_t = 100_000)]
+        requests: usize,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -186,6 +273,27 @@ pub struct AuthorizeArgs {
 }
 
 #[derive(Debug, Subcommand)]
+enum TrustCommand {
+    /// Sign and gossip an observation of another org's agent; it feeds that org's and that
+    /// agent's trust scores on every node, and is audited.
+    Observe {
+        /// The agent, TENANT/ID.
+        #[arg(long)]
+        agent: String,
+        /// What happened.
+        #[arg(long, value_parser = ["success", "failure", "violation"])]
+        outcome: String,
+        /// How long the call took.
+        #[arg(long)]
+        latency_ms: Option<u32>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List orgs and agents with their scores (0..=1000) and the evidence behind them.
+    Show(ClientArgs),
+}
+
+#[derive(Debug, Subcommand)]
 enum AgentCommand {
     /// Register an agent from an OSSA manifest (YAML) or an A2A agent card (JSON): the node
     /// signs an agent record and gossips it to the federation.
@@ -198,7 +306,8 @@ enum AgentCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
-    /// Find agents by capability, answered from the node's local directory.
+    /// Find agents by capability, answered from the node's local directory, highest trust
+    /// first; quarantined agents are hidden unless --include-quarantined.
     Find {
         /// Capability the agent must have.
         #[arg(long)]
@@ -209,14 +318,23 @@ enum AgentCommand {
         /// Only agents certified at this tier.
         #[arg(long)]
         tier: Option<String>,
+        /// Only agents with at least this trust score (0..=1000).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(0..=1000))]
+        min_trust: Option<u16>,
+        /// Also show agents the circuit breaker has quarantined.
+        #[arg(long)]
+        include_quarantined: bool,
         #[command(flatten)]
         client: ClientArgs,
     },
-    /// List the agents the node knows.
+    /// List the agents the node knows, highest trust first.
     List {
         /// Only agents of this tenant.
         #[arg(long)]
         tenant: Option<String>,
+        /// Also show agents the circuit breaker has quarantined.
+        #[arg(long)]
+        include_quarantined: bool,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -260,6 +378,47 @@ enum FederationCommand {
         /// Days the certificate is valid.
         #[arg(long, default_value_t = 365)]
         days: u32,
+    },
+    /// Propose revoking a member org (a governance proposal: it takes effect once a majority
+    /// of stewards approved it). Then every node cuts the org's node off, refuses it at
+    /// admission, drops its agents, records and observations, and audits the revocation.
+    Revoke {
+        /// The org to revoke.
+        org: String,
+        /// Why (kept in the registry and shown to approvers).
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Propose making a member org a steward (a Raft voter once its node has caught up).
+    /// Refused if the steward count would be even or outside 3..=7, unless --force.
+    Promote {
+        /// The org.
+        org: String,
+        /// Allow an even steward count or one outside 3..=7.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Propose making a steward a plain member (its node stays on as a Raft learner). Refused if
+    /// the steward count would be even or outside 3..=7, unless --force.
+    Demote {
+        /// The org.
+        org: String,
+        /// Allow an even steward count or one outside 3..=7.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Approve a pending governance proposal (same as `ossa policy approve`).
+    Approve {
+        /// The proposal id.
+        id: u64,
+        #[command(flatten)]
+        client: ClientArgs,
     },
 }
 
@@ -454,6 +613,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Federation(FederationCommand::Admit { ca, csr, out, steward, days }) => {
             admin::federation_admit(&ca, &csr, &out, steward, days)
         }
+        Command::Federation(FederationCommand::Revoke { org, reason, client }) => {
+            client::federation_revoke(&client, &org, &reason).await
+        }
+        Command::Federation(FederationCommand::Approve { id, client }) => client::policy_approve(&client, id).await,
+        Command::Federation(FederationCommand::Promote { org, force, client }) => {
+            client::federation_set_role(&client, &org, "steward", force).await
+        }
+        Command::Federation(FederationCommand::Demote { org, force, client }) => {
+            client::federation_set_role(&client, &org, "member", force).await
+        }
         Command::Org(OrgCommand::Init { name, dir }) => admin::org_init(&name, &NodeDir::new(dir)),
         Command::Node(NodeCommand::Run(args)) => {
             let dir = NodeDir::new(args.dir.clone());
@@ -477,12 +646,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Agent(AgentCommand::Register { file, tenant, client }) => {
             client::agent_register(&client, &file, &tenant).await
         }
-        Command::Agent(AgentCommand::Find { capability, tenant, tier, client }) => {
-            client::agent_find(&client, Some(&capability), tenant.as_deref(), tier.as_deref()).await
+        Command::Agent(AgentCommand::Find { capability, tenant, tier, min_trust, include_quarantined, client }) => {
+            let filter =
+                client::AgentFilter { capability: Some(capability), tenant, tier, min_trust, include_quarantined };
+            client::agent_find(&client, &filter).await
         }
-        Command::Agent(AgentCommand::List { tenant, client }) => {
-            client::agent_find(&client, None, tenant.as_deref(), None).await
+        Command::Agent(AgentCommand::List { tenant, include_quarantined, client }) => {
+            client::agent_find(&client, &client::AgentFilter { tenant, include_quarantined, ..Default::default() })
+                .await
         }
+        Command::Trust(TrustCommand::Observe { agent, outcome, latency_ms, client }) => {
+            client::trust_observe(&client, &agent, &outcome, latency_ms).await
+        }
+        Command::Trust(TrustCommand::Show(client)) => client::trust_show(&client).await,
         Command::Agent(AgentCommand::Remove { id, tenant, client }) => {
             client::agent_remove(&client, &id, tenant.as_deref()).await
         }
@@ -524,6 +700,39 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Bench(BenchCommand::Failover { trials, json }) => {
             let report = crate::bench::failover(crate::bench::FailoverOptions { trials }).await?;
+            print_bench(&report, json)
+        }
+        Command::Bench(BenchCommand::Audit {
+            entries,
+            batch,
+            checkpoint_entries,
+            verify_entries,
+            verify_runs,
+            dir,
+            json,
+        }) => {
+            let options = crate::bench::AuditOptions {
+                entries,
+                batch: usize::try_from(batch)?,
+                checkpoint_entries,
+                verify_entries,
+                verify_runs: usize::try_from(verify_runs)?,
+                dir,
+            };
+            for report in crate::bench::audit(options).await? {
+                print_bench(&report, json)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCommand::Trust { orgs, observations, runs, seed, json }) => {
+            let options = crate::bench::TrustOptions { orgs, observations, runs: usize::try_from(runs)?, seed };
+            for report in crate::bench::trust(options).await? {
+                print_bench(&report, json)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCommand::Authorize { tenants, requests, json }) => {
+            let report = crate::bench::authorize(crate::bench::AuthorizeOptions { tenants, requests }).await?;
             print_bench(&report, json)
         }
     }

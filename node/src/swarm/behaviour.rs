@@ -28,6 +28,34 @@ pub const MAX_GOSSIP_MESSAGE: usize = 64 * 1024;
 /// repairs a missed message within a fraction of a second in federations of up to 1000 nodes.
 const GOSSIP_HEARTBEAT: Duration = Duration::from_millis(200);
 
+/// Application score of the node of an org the circuit breaker quarantined: below gossipsub's
+/// gossip threshold (-10), so it is pruned from meshes and neither sent nor asked for lazy
+/// gossip, but above the graylist threshold (-80), so what it publishes is still judged. Its
+/// gossip is deprioritized, not cut off: only revocation cuts an org off.
+pub const QUARANTINED_APP_SCORE: f64 = -20.0;
+
+/// Peer scoring: federation peers are admitted by certificate, so the signals that matter are
+/// invalid messages (P4, on every topic; a handful graylist the sender) and the application
+/// score (quarantine). IP colocation means nothing here (many orgs may share a host in tests or
+/// a NAT in production), and mesh-delivery quotas (P3) would punish quiet topics.
+fn peer_score_params() -> gossipsub::PeerScoreParams {
+    gossipsub::PeerScoreParams { app_specific_weight: 1.0, ip_colocation_factor_weight: 0.0, ..Default::default() }
+}
+
+/// Score parameters of each of the node's topics (see [`peer_score_params`]).
+pub fn topic_score_params() -> gossipsub::TopicScoreParams {
+    gossipsub::TopicScoreParams {
+        topic_weight: 1.0,
+        time_in_mesh_weight: 0.0,
+        first_message_deliveries_weight: 0.0,
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        invalid_message_deliveries_weight: -10.0,
+        invalid_message_deliveries_decay: 0.9,
+        ..Default::default()
+    }
+}
+
 /// The node's behaviour.
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
@@ -59,7 +87,9 @@ impl Behaviour {
             .max_transmit_size(MAX_GOSSIP_MESSAGE)
             .heartbeat_interval(GOSSIP_HEARTBEAT)
             .build()?;
-        let gossipsub = gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), gossip_config)?;
+        let mut gossipsub =
+            gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), gossip_config)?;
+        gossipsub.with_peer_score(peer_score_params(), gossipsub::PeerScoreThresholds::default())?;
         let sync = request_response::Behaviour::with_codec(
             ProstCodec::new(MAX_SYNC_MESSAGE),
             [(SYNC_PROTOCOL, ProtocolSupport::Full)],

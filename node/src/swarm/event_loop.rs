@@ -1,7 +1,7 @@
 //! The task that owns the swarm: runs admission, moves requests and answers, enforces bans.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -87,6 +87,10 @@ struct EventLoop {
     pending: HashMap<OutboundRequestId, Reply>,
     pending_sync: HashMap<OutboundRequestId, SyncReply>,
     listen_addrs: Vec<Multiaddr>,
+    /// Orgs revoked by governance: refused at admission, disconnected when revoked.
+    revoked: HashSet<String>,
+    /// Peers that refused this node because its own org was revoked.
+    told_revoked: Arc<Mutex<HashSet<PeerId>>>,
 }
 
 /// Builds the swarm, starts listening and spawns its loop. Returns the client and the stream
@@ -104,9 +108,12 @@ pub fn spawn(
         .build();
     swarm.listen_on(settings.listen.clone())?;
     for topic in &settings.topics {
-        swarm.behaviour_mut().gossipsub.subscribe(&IdentTopic::new(topic.clone()))?;
+        let topic = IdentTopic::new(topic.clone());
+        swarm.behaviour_mut().gossipsub.subscribe(&topic)?;
+        swarm.behaviour_mut().gossipsub.set_topic_params(topic, super::behaviour::topic_score_params())?;
     }
     let (command_tx, commands) = mpsc::channel(COMMAND_QUEUE);
+    let told_revoked = Arc::new(Mutex::new(HashSet::new()));
     let (inbound, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
     let event_loop = EventLoop {
         swarm,
@@ -121,9 +128,11 @@ pub fn spawn(
         pending: HashMap::new(),
         pending_sync: HashMap::new(),
         listen_addrs: Vec::new(),
+        revoked: HashSet::new(),
+        told_revoked: told_revoked.clone(),
     };
     tokio::spawn(event_loop.run());
-    Ok((NetworkClient { commands: command_tx }, inbound_rx))
+    Ok((NetworkClient { commands: command_tx, told_revoked }, inbound_rx))
 }
 
 impl EventLoop {
@@ -193,6 +202,20 @@ impl EventLoop {
             Command::RespondSync { channel, response } => {
                 let _ = self.swarm.behaviour_mut().sync.send_response(channel, response);
             }
+            Command::SetApplicationScores { scores } => {
+                for (peer, score) in scores {
+                    self.swarm.behaviour_mut().gossipsub.set_application_score(&peer, score);
+                }
+            }
+            Command::SetRevoked { orgs } => {
+                let cut: Vec<PeerId> =
+                    self.admitted.values().filter(|p| orgs.contains(&p.org)).map(|p| p.peer_id).collect();
+                self.revoked = orgs;
+                for peer in cut {
+                    tracing::warn!(%peer, "disconnecting a revoked org's node");
+                    self.refuse(peer, "revoked");
+                }
+            }
             Command::View { reply } => {
                 let view = NetworkView {
                     listen_addrs: self.listen_addrs.clone(),
@@ -248,19 +271,21 @@ impl EventLoop {
     fn on_admission(&mut self, event: request_response::Event<pb::AdmissionRequest, pb::AdmissionResponse>) {
         match event {
             request_response::Event::Message { peer, message: Message::Request { request, channel, .. }, .. } => {
-                let response = match self.settings.admission.check(&peer, &request.cert_der) {
+                let response = match self.check_admission(&peer, &request.cert_der) {
                     Ok(admitted) => {
                         self.admit(admitted);
                         pb::AdmissionResponse {
                             accepted: true,
                             cert_der: self.settings.cert_der.clone(),
                             reason: String::new(),
+                            revoked: false,
                         }
                     }
-                    Err(refusal) => {
-                        tracing::warn!(%peer, %refusal, "refusing peer");
-                        self.refuse(peer, refusal.reason());
-                        pb::AdmissionResponse { accepted: false, cert_der: Vec::new(), reason: refusal.to_string() }
+                    Err((reason, message)) => {
+                        tracing::warn!(%peer, refusal = %message, "refusing peer");
+                        self.refuse(peer, reason);
+                        let revoked = reason == "revoked";
+                        pb::AdmissionResponse { accepted: false, cert_der: Vec::new(), reason: message, revoked }
                     }
                 };
                 let _ = self.swarm.behaviour_mut().admission.send_response(channel, response);
@@ -268,15 +293,18 @@ impl EventLoop {
             request_response::Event::Message { peer, message: Message::Response { response, .. }, .. } => {
                 if !response.accepted {
                     tracing::warn!(%peer, reason = %response.reason, "peer refused our certificate");
+                    if response.revoked {
+                        self.told_revoked.lock().unwrap_or_else(|p| p.into_inner()).insert(peer);
+                    }
                     self.metrics.refused("refused_by_peer");
                     let _ = self.swarm.disconnect_peer_id(peer);
                     return;
                 }
-                match self.settings.admission.check(&peer, &response.cert_der) {
+                match self.check_admission(&peer, &response.cert_der) {
                     Ok(admitted) => self.admit(admitted),
-                    Err(refusal) => {
-                        tracing::warn!(%peer, %refusal, "refusing peer");
-                        self.refuse(peer, refusal.reason());
+                    Err((reason, message)) => {
+                        tracing::warn!(%peer, refusal = %message, "refusing peer");
+                        self.refuse(peer, reason);
                     }
                 }
             }
@@ -363,6 +391,16 @@ impl EventLoop {
                 MessageAcceptance::Ignore,
             );
         }
+    }
+
+    /// The certificate check, then governance: a revoked org is refused whatever its
+    /// certificate says. Errors are (metric reason, message for the peer and the log).
+    fn check_admission(&self, peer: &PeerId, cert_der: &[u8]) -> Result<AdmittedPeer, (&'static str, String)> {
+        let admitted = self.settings.admission.check(peer, cert_der).map_err(|r| (r.reason(), r.to_string()))?;
+        if self.revoked.contains(&admitted.org) {
+            return Err(("revoked", format!("org {:?} has been revoked by the federation", admitted.org)));
+        }
+        Ok(admitted)
     }
 
     fn admit(&mut self, peer: AdmittedPeer) {

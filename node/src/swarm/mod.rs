@@ -14,8 +14,12 @@
 //! admitted or fails, and a peer that fails admission is disconnected and banned for a while.
 
 mod behaviour;
+
+pub use behaviour::QUARANTINED_APP_SCORE;
 mod event_loop;
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use libp2p::gossipsub::{MessageAcceptance, MessageId};
@@ -120,6 +124,12 @@ pub(crate) enum Command {
     View {
         reply: oneshot::Sender<NetworkView>,
     },
+    SetRevoked {
+        orgs: HashSet<String>,
+    },
+    SetApplicationScores {
+        scores: Vec<(PeerId, f64)>,
+    },
     Publish {
         topic: String,
         data: Vec<u8>,
@@ -146,6 +156,7 @@ pub(crate) enum Command {
 #[derive(Clone)]
 pub struct NetworkClient {
     commands: mpsc::Sender<Command>,
+    told_revoked: Arc<Mutex<HashSet<PeerId>>>,
 }
 
 impl NetworkClient {
@@ -208,6 +219,24 @@ impl NetworkClient {
     /// Answers an [`InboundSync`] request.
     pub async fn respond_sync(&self, channel: ResponseChannel<pb::SyncResponse>, response: pb::SyncResponse) {
         let _ = self.commands.send(Command::RespondSync { channel, response }).await;
+    }
+
+    /// Sets gossipsub application scores of peers (see [`QUARANTINED_APP_SCORE`]).
+    pub async fn set_application_scores(&self, scores: Vec<(PeerId, f64)>) -> Result<(), NetError> {
+        self.commands.send(Command::SetApplicationScores { scores }).await.map_err(|_| NetError::Stopped)
+    }
+
+    /// Replaces the set of revoked orgs: their connected nodes are disconnected and banned now,
+    /// and refused at admission from then on.
+    pub async fn set_revoked(&self, orgs: HashSet<String>) -> Result<(), NetError> {
+        self.commands.send(Command::SetRevoked { orgs }).await.map_err(|_| NetError::Stopped)
+    }
+
+    /// The peers that refused this node because, they said, the federation revoked its org (a
+    /// revoked node may be cut off before it applies the revocation itself). Unverified: the
+    /// caller trusts only peers it knows as members.
+    pub fn told_revoked_by(&self) -> HashSet<PeerId> {
+        self.told_revoked.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The loop's current view of the network.
