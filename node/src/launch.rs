@@ -62,7 +62,7 @@ pub enum Progress {
 }
 
 impl Progress {
-    fn line(self, args: std::fmt::Arguments<'_>) {
+    pub(crate) fn line(self, args: std::fmt::Arguments<'_>) {
         match self {
             Self::Stdout => out!("{args}"),
             Self::Stderr => eprintln!("{args}"),
@@ -114,7 +114,7 @@ impl TestnetManifest {
         serde_json::from_str(&text).with_context(|| format!("{} is not a testnet manifest", path.display()))
     }
 
-    fn save(&self, dir: &Path) -> anyhow::Result<()> {
+    pub(crate) fn save(&self, dir: &Path) -> anyhow::Result<()> {
         let path = Self::path(dir);
         std::fs::write(&path, serde_json::to_string_pretty(self)?)
             .with_context(|| format!("cannot write {}", path.display()))

@@ -16,7 +16,8 @@
 //! - [`trust_scores`] signs and checks observations and turns them into EigenTrust scores
 //!   and circuit breaker quarantines.
 //! - [`authz`] decides Cedar authorization requests against the replicated policy sets.
-//! - [`api`] serves the HTTP API; [`cli`] is the command line; [`launch`] runs local testnets;
+//! - [`api`] serves the HTTP API; [`cli`] is the command line; [`launch`] runs local testnets,
+//!   [`chaos`] puts faults and writes on them and checks them;
 //!   [`mod@bench`] measures the performance goals.
 
 pub mod admission;
@@ -26,6 +27,7 @@ pub mod authz;
 pub mod bench;
 #[macro_use]
 pub mod cli;
+pub mod chaos;
 pub mod checkpoints;
 pub mod clock;
 pub mod config;

@@ -85,6 +85,11 @@ impl Federation {
         &self.dir
     }
 
+    /// The testnet directory (`--dir` of `ossa testnet ...` commands).
+    pub fn testnet_dir(&self) -> PathBuf {
+        self.dir.join("net")
+    }
+
     /// The federation CA directory.
     pub fn ca_dir(&self) -> &Path {
         &self.manifest.ca_dir
@@ -230,7 +235,9 @@ fn is_zombie(pid: u32) -> bool {
 
 impl Drop for Federation {
     fn drop(&mut self) {
-        for node in &self.manifest.nodes {
+        // `ossa testnet chaos` restarts nodes and records their new pids in testnet.json.
+        let on_disk = TestnetManifest::load(&self.testnet_dir()).map(|m| m.nodes).unwrap_or_default();
+        for node in self.manifest.nodes.iter().chain(&on_disk) {
             if node.pid != 0 {
                 let _ = Command::new("kill").args(["-KILL", &node.pid.to_string()]).status();
             }

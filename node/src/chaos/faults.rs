@@ -1,0 +1,125 @@
+//! The fault schedule of a chaos run and the signals that carry it out.
+//!
+//! [`schedule`] draws, from a seed, faults spread over the middle of the run (between 10% and
+//! 70% of it, so the clients see the federation before, during and after), one at a time: a
+//! fault ends before the next starts, so a majority is always up. [`run`] applies them by the
+//! pids in `testnet.json`; a killed node is restarted with `ossa node run --dir` and its new
+//! pid saved. [`heal`] resumes and restarts whatever is still down.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::launch::{process_alive, start_node, Progress, TestnetManifest};
+
+/// One fault.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fault {
+    /// When it starts, from the start of the run (ms).
+    pub at_ms: u64,
+    /// How long it lasts (ms).
+    pub for_ms: u64,
+    /// Which node (index in `testnet.json`).
+    pub node: usize,
+    /// `kill` (SIGKILL, then restart) or `pause` (SIGSTOP, then SIGCONT).
+    pub kind: FaultKind,
+}
+
+/// Kinds of fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// `kill -9`, then restart.
+    Kill,
+    /// SIGSTOP, then SIGCONT.
+    Pause,
+}
+
+/// Draws `count` faults for a run of `duration` on `nodes` nodes from `seed`.
+pub fn schedule(seed: u64, count: usize, duration: Duration, nodes: usize) -> Vec<Fault> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let total = duration.as_millis() as u64;
+    let (start, window) = (total / 10, total * 6 / 10);
+    let slot = window / count.max(1) as u64;
+    (0..count as u64)
+        .map(|i| {
+            let for_ms = rng.gen_range(slot / 3..=slot * 2 / 3).max(1);
+            let at_ms = start + i * slot + rng.gen_range(0..=(slot - for_ms).max(1) - 1);
+            let kind = if rng.gen_bool(0.5) { FaultKind::Kill } else { FaultKind::Pause };
+            Fault { at_ms, for_ms, node: rng.gen_range(0..nodes), kind }
+        })
+        .collect()
+}
+
+fn signal(pid: u32, signal: Signal) {
+    // The node may have exited on its own meanwhile; then there is nothing to signal.
+    if let Ok(pid) = i32::try_from(pid) {
+        let _ = kill(Pid::from_raw(pid), signal);
+    }
+}
+
+/// Applies `schedule` to the testnet, in real time; returns the faults applied.
+pub async fn run(
+    dir: &Path,
+    manifest: &mut TestnetManifest,
+    schedule: &[Fault],
+    progress: Progress,
+) -> anyhow::Result<Vec<Fault>> {
+    let exe = std::env::current_exe()?;
+    let started = Instant::now();
+    for fault in schedule {
+        tokio::time::sleep_until((started + Duration::from_millis(fault.at_ms)).into()).await;
+        let node = &mut manifest.nodes[fault.node];
+        progress.line(format_args!("  +{:>6} ms  {:?} {} for {} ms", fault.at_ms, fault.kind, node.org, fault.for_ms));
+        match fault.kind {
+            FaultKind::Kill => signal(node.pid, Signal::SIGKILL),
+            FaultKind::Pause => signal(node.pid, Signal::SIGSTOP),
+        }
+        tokio::time::sleep(Duration::from_millis(fault.for_ms)).await;
+        match fault.kind {
+            FaultKind::Kill => {
+                node.pid = start_node(&exe, &node.dir)?;
+                manifest.save(dir)?;
+            }
+            FaultKind::Pause => signal(node.pid, Signal::SIGCONT),
+        }
+    }
+    Ok(schedule.to_vec())
+}
+
+/// Resumes every node and restarts any that is not running.
+pub async fn heal(dir: &Path, manifest: &mut TestnetManifest) -> anyhow::Result<()> {
+    let exe = std::env::current_exe()?;
+    for node in &mut manifest.nodes {
+        signal(node.pid, Signal::SIGCONT);
+        if !process_alive(node.pid) {
+            node.pid = start_node(&exe, &node.dir)?;
+        }
+    }
+    manifest.save(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_seed_gives_one_schedule_of_non_overlapping_faults_inside_the_run() {
+        let duration = Duration::from_secs(20);
+        let faults = schedule(7, 4, duration, 3);
+        assert_eq!(faults, schedule(7, 4, duration, 3), "the same seed gives the same schedule");
+        assert_ne!(faults, schedule(8, 4, duration, 3));
+        assert_eq!(faults.len(), 4);
+        for pair in faults.windows(2) {
+            assert!(pair[0].at_ms + pair[0].for_ms <= pair[1].at_ms, "one fault at a time: {pair:?}");
+        }
+        let end = faults.last().map(|f| f.at_ms + f.for_ms).unwrap_or(0);
+        assert!(faults[0].at_ms >= 2_000 && end <= 14_000, "{faults:?}");
+        assert!(faults.iter().all(|f| f.node < 3 && f.for_ms > 0));
+    }
+}
