@@ -1,6 +1,7 @@
 //! Policy through Raft on a real federation: a tenant's set is enforced on every node, default
 //! deny, invalid and unauthorized writes are refused, and a federation forbid takes effect only
-//! once a second steward approves it, then wins over the tenant's permit everywhere.
+//! once a second steward approves it, then wins over the tenant's permit everywhere, also on a
+//! node restarted afterwards.
 
 use std::time::Duration;
 
@@ -62,7 +63,7 @@ async fn put_policy(net: &Federation, node: usize, tenant: &str, text: &str) -> 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tenant_sets_and_federation_governance_are_enforced_on_every_node() {
-    let net = Federation::up(env!("CARGO_BIN_EXE_ossa"), 3, 3).expect("testnet up");
+    let mut net = Federation::up(env!("CARGO_BIN_EXE_ossa"), 3, 3).expect("testnet up");
     for tenant in ["shop", "empty"] {
         assert_eq!(net.create_tenant(0, tenant).await.expect("tenant").status, 201);
     }
@@ -77,6 +78,9 @@ async fn tenant_sets_and_federation_governance_are_enforced_on_every_node() {
         .await
         .expect("replicated");
     assert_eq!(put_policy(&net, 1, "shop", TENANT_PERMIT).await.status, 403, "org1 does not own shop");
+    let oversized = format!("{TENANT_PERMIT}\n// {}", "x".repeat(ossa_policy::MAX_POLICY_SET_BYTES));
+    let refused = put_policy(&net, 0, "shop", &oversized).await;
+    assert!(refused.status == 413 || refused.status == 400, "oversized set: {:?}", refused.body);
     for i in 0..net.len() {
         wait_decision(&net, i, "shop", "deny", "").await;
     }
@@ -108,6 +112,21 @@ async fn tenant_sets_and_federation_governance_are_enforced_on_every_node() {
     for i in 0..net.len() {
         wait_decision(&net, i, "shop", "deny", "federation:org2-may-not-invoke").await;
     }
+
+    // A restarted node comes back with the active versions and enforces them.
+    net.kill(2).expect("kill");
+    net.restart(2).expect("restart");
+    net.wait_until("node 2 is ready again", SETTLE, || async {
+        (net.get(2, "/ready").await.ok()?.status == 200).then_some(())
+    })
+    .await
+    .expect("ready");
+    wait_decision(&net, 2, "shop", "deny", "federation:org2-may-not-invoke").await;
+    let (restarted, reference) =
+        (net.get(2, "/v1/policy").await.expect("policy").body, net.get(0, "/v1/policy").await.expect("policy").body);
+    assert!(restarted["federation"]["digest"].is_string(), "the federation version survives: {restarted}");
+    assert_eq!(restarted["federation"], reference["federation"]);
+    assert_eq!(restarted["tenants"]["shop"], reference["tenants"]["shop"]);
 
     // Every decision is audited on the deciding node.
     let export = net.get_text(2, "/v1/audit/export").await.expect("export");

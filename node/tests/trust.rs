@@ -1,13 +1,19 @@
 //! Trust scores across a real federation: observations of one org's agent made on two nodes
 //! lower that org's score on every node to the same number, quarantine it (hidden from
-//! discovery, audited) and, once it behaves, release it.
+//! discovery, audited) and, once it behaves, release it; forged and replayed observations
+//! injected by an in-process peer change nothing.
 
 use std::time::Duration;
 
-use ossa_testnet::Federation;
+use ossa_node::trust_scores::observation::sign_observation;
+use ossa_testnet::{certificate_for, in_process_peer, Federation};
+use ossa_trust::{FederationCa, NodeKey, Observation, Outcome};
 use serde_json::json;
 
 const SETTLE: Duration = Duration::from_secs(30);
+
+/// One federation at a time: two on two cores make Raft and gossip timing flaky.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/manifests");
 
 /// Registers `fixture` in `tenant` on `node`; returns the agent as `TENANT/ID`.
@@ -61,6 +67,7 @@ async fn agreed_scores(net: &Federation, what: &str, holds: impl Fn(&[(String, u
 
 #[tokio::test(flavor = "multi_thread")]
 async fn failures_lower_an_org_everywhere_alike_quarantine_it_and_recovery_releases_it() {
+    let _serial = SERIAL.lock().await;
     let net = Federation::up(env!("CARGO_BIN_EXE_ossa"), 3, 3).expect("testnet up");
     let bad = register(&net, 0, "alpha", "ossa-0.1.9-code-reviewer.yaml").await;
     let good_1 = register(&net, 1, "beta", "ossa-v0.2-invoice-triage.yaml").await;
@@ -132,4 +139,71 @@ async fn failures_lower_an_org_everywhere_alike_quarantine_it_and_recovery_relea
     assert!(export.contains("\"kind\":\"trust.released\""), "the release is audited");
     let metrics = net.get_text(2, "/metrics").await.expect("metrics");
     assert!(metrics.contains("ossa_trust_transitions_total{kind=\"trust.released\"}"), "{metrics}");
+}
+
+fn rejected(metrics: &str, reason: &str) -> u64 {
+    let prefix = format!("ossa_observations_rejected_total{{reason=\"{reason}\"}} ");
+    metrics.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forged_and_replayed_observations_change_nothing() {
+    let _serial = SERIAL.lock().await;
+    let net = Federation::up(env!("CARGO_BIN_EXE_ossa"), 3, 3).expect("testnet up");
+    let agent = register(&net, 0, "alpha", "ossa-0.1.9-code-reviewer.yaml").await;
+    net.wait_until("node 1 has org0's agent", SETTLE, || async {
+        (net.get(1, "/v1/agents").await.ok()?.body.as_array()?.len() == 1).then_some(())
+    })
+    .await
+    .expect("directory");
+    observe(&net, 1, &agent, "success", 1).await;
+    let before = agreed_scores(&net, "every node counted org1's observation", |_| true).await;
+
+    // An admitted peer (a certificate of the federation's CA) that is not a registry member.
+    let ca = FederationCa::load(net.ca_dir()).expect("ca");
+    let rogue_key = NodeKey::generate();
+    let cert = certificate_for(&ca, "mallory", &rogue_key).expect("cert");
+    let topic = ossa_node::trust_scores::observations_topic("testnet");
+    let rogue = in_process_peer(
+        &rogue_key,
+        &cert,
+        ca.cert_der().to_vec(),
+        net.node(0).p2p.parse().expect("addr"),
+        vec![topic.clone()],
+    )
+    .expect("rogue peer");
+
+    // Forged: claims org1 but is signed by the rogue's key. Replayed: really signed by org1's
+    // key (read from its node directory), with the sequence org1 already used.
+    // The three are refused as signer_not_member, bad_signature and by the ledger (a replay).
+    let failure = |sequence| Observation {
+        observer_org: "org1".into(),
+        subject_org: "org0".into(),
+        subject_agent: agent.clone(),
+        outcome: Outcome::Failure,
+        latency_ms: None,
+        at_ms: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as u64,
+        sequence,
+    };
+    let org1_key = NodeKey::from_pkcs8_pem(&std::fs::read_to_string(net.node(1).dir.join("node.key")).expect("key"))
+        .expect("org1 key");
+    let forged = sign_observation(&rogue_key, &failure(2));
+    let replayed = sign_observation(&org1_key, &failure(1));
+    // Tampered: org1's genuine signature over other bytes (the signature's last byte flipped).
+    let mut tampered = sign_observation(&org1_key, &failure(3));
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    net.wait_until("node 0 refused the forgery, the tampering and the replay", SETTLE, || async {
+        for message in [&forged, &tampered, &replayed] {
+            let _ = rogue.publish(topic.clone(), message.clone()).await;
+        }
+        let metrics = net.get_text(0, "/metrics").await.ok()?;
+        let refused = ["signer_not_member", "bad_signature", "ledger"].iter().all(|r| rejected(&metrics, r) >= 1);
+        refused.then_some(())
+    })
+    .await
+    .expect("refusals");
+    for i in 0..net.len() {
+        assert_eq!(org_scores(&net, i).await.expect("scores"), before, "node {i}: scores moved");
+    }
 }

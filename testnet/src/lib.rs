@@ -6,6 +6,10 @@
 //! polls a condition until a deadline instead of sleeping a fixed time. Dropping the
 //! federation kills every node it started.
 
+mod rogue;
+
+pub use rogue::{certificate_for, in_process_peer};
+
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
