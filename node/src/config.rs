@@ -44,6 +44,18 @@ pub struct NodeConfig {
     /// Trust score and circuit breaker settings (see `ossa_trust::TrustConfig`).
     #[serde(default)]
     pub trust: ossa_trust::TrustConfig,
+    /// Test-only switches.
+    #[serde(default)]
+    pub testing: TestingConfig,
+}
+
+/// Test-only switches; `ossa testnet up` turns them on for its nodes. Never in production.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestingConfig {
+    /// Serve `PUT /v1/testing/partition`, with which `ossa testnet chaos` cuts links between
+    /// nodes (a partition at the admission level, both ways).
+    pub fault_injection: bool,
 }
 
 /// When the node signs a checkpoint of its audit log: after `checkpoint_entries` new entries
@@ -122,6 +134,7 @@ impl Default for NodeConfig {
             admission: AdmissionConfig::default(),
             audit: AuditConfig::default(),
             trust: ossa_trust::TrustConfig::default(),
+            testing: TestingConfig::default(),
         }
     }
 }

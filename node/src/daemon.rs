@@ -68,6 +68,8 @@ pub struct NodeContext {
     pub advertise: Vec<Multiaddr>,
     /// When this node's org certificate expires (Unix seconds).
     pub cert_expires_at: u64,
+    /// Whether `PUT /v1/testing/partition` is served (`[testing] fault_injection`).
+    pub fault_injection: bool,
 }
 
 impl NodeContext {
@@ -169,6 +171,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         policies: PolicyEngine::default(),
         advertise,
         cert_expires_at: cert.not_after,
+        fault_injection: config.testing.fault_injection,
     });
     tracing::info!(org = %node.org, %peer_id, node_id, role = %node.role, federation = %node.federation, "node starting");
     tokio::spawn(run_router(node.clone(), inbound));

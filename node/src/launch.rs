@@ -195,6 +195,7 @@ pub async fn start(options: &UpOptions, progress: Progress) -> anyhow::Result<Te
             listen: format!("/ip4/127.0.0.1/tcp/{p2p_port}"),
             api: format!("127.0.0.1:{api_port}"),
             bootstrap: nodes.first().map(|first: &TestnetNode| vec![first.p2p.clone()]).unwrap_or_default(),
+            testing: crate::config::TestingConfig { fault_injection: true },
             ..NodeConfig::default()
         };
         config.save(&node_dir.config())?;

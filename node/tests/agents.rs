@@ -149,3 +149,45 @@ async fn a_node_that_missed_the_gossip_catches_up_through_sync() {
     .await
     .expect("synced");
 }
+
+/// Cuts node `cut` off from the others (both ways) through the fault-injection endpoint, or
+/// heals every link with `None`.
+async fn partition(net: &Federation, cut: Option<usize>) {
+    for i in 0..net.len() {
+        let blocked: Vec<String> = match cut {
+            None => vec![],
+            Some(c) if c == i => (0..net.len()).filter(|j| *j != c).map(|j| net.node(j).peer_id.clone()).collect(),
+            Some(c) => vec![net.node(c).peer_id.clone()],
+        };
+        let body = serde_json::to_vec(&serde_json::json!({ "blocked": blocked })).expect("json");
+        let answer = net.put_raw(i, "/v1/testing/partition", body).await.expect("partition");
+        assert_eq!(answer.status, 200, "{:?}", answer.body);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_cut_off_by_a_partition_catches_up_once_it_heals() {
+    let net = Federation::up(env!("CARGO_BIN_EXE_ossa"), 3, 3).expect("testnet up");
+    assert_eq!(net.create_tenant(0, "alpha").await.expect("tenant").status, 201);
+    for i in 0..net.len() {
+        net.wait_until("tenant replicated", SETTLE, || async { net.tenants(i).await.ok().filter(|t| t.len() == 1) })
+            .await
+            .expect("tenant");
+    }
+    partition(&net, Some(2)).await;
+    let answer = register(&net, 0, "alpha", "ossa-v1-support-bot.yaml").await;
+    assert_eq!(answer.status, 201, "{:?}", answer.body);
+    net.wait_until("node 1 has the agent", SETTLE, || async {
+        agent_ids(&net, 1, "").await.filter(|ids| ids.len() == 1)
+    })
+    .await
+    .expect("majority side");
+    assert_eq!(agent_ids(&net, 2, "").await, Some(vec![]), "the cut-off node cannot have heard of it");
+
+    partition(&net, None).await;
+    net.wait_until("node 2 catches up after the partition heals", SETTLE, || async {
+        agent_ids(&net, 2, "").await.filter(|ids| ids.len() == 1)
+    })
+    .await
+    .expect("healed");
+}

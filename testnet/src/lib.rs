@@ -146,6 +146,12 @@ impl Federation {
         Self::answer(request.send().await?).await
     }
 
+    /// `PUT path` on node `i` with a JSON `body` and its token.
+    pub async fn put_raw(&self, i: usize, path: &str, body: Vec<u8>) -> anyhow::Result<Answer> {
+        let request = self.http.put(format!("{}{path}", self.node(i).api)).header("content-type", "application/json");
+        Self::answer(request.body(body).bearer_auth(self.token(i)?).send().await?).await
+    }
+
     /// `DELETE path` on node `i`, with its token.
     pub async fn delete(&self, i: usize, path: &str) -> anyhow::Result<Answer> {
         let response =

@@ -5,11 +5,12 @@
 //! of one admitted peer, page by page ([`serve`] on the peer's side), and runs every record
 //! through [`super::service::AgentService::ingest`], the same checks as gossip: a record it
 //! already has is stale and skipped, a forged one is refused. [`run_sync`] does this as soon
-//! as the node is ready and then every [`SYNC_PERIOD`] against a randomly chosen peer, which
-//! also repairs any message gossip lost.
+//! as the node is ready, from a peer as soon as it is (re)admitted, and every
+//! [`SYNC_PERIOD`] against a randomly chosen peer, which also repairs any message gossip lost.
 
+use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rand::seq::SliceRandom;
 
@@ -87,25 +88,39 @@ fn key_of(raw: &[u8]) -> Option<(String, String)> {
     Some((record.tenant, record.agent_id))
 }
 
-/// Keeps the directory in step with the federation for as long as the node runs.
+/// Keeps the directory in step with the federation for as long as the node runs: a pull from a
+/// random peer every [`SYNC_PERIOD`] (every [`FIRST_SYNC_RETRY`] until one succeeded), and at
+/// once from a peer that is newly admitted, which is how a node that comes back from a
+/// partition or a restart catches up without waiting a period.
 pub async fn run_sync(node: Arc<NodeContext>) {
-    let mut synced_once = false;
+    let mut last_round: Option<Instant> = None;
+    let mut known: HashSet<libp2p::PeerId> = HashSet::new();
     loop {
-        if node.is_ready() {
-            let peers = node.net.view().await.map(|v| v.admitted).unwrap_or_default();
-            let chosen = peers.choose(&mut rand::thread_rng()).cloned();
-            if let Some(peer) = chosen {
-                match pull(&node, peer.peer_id).await {
-                    Ok(report) => {
-                        synced_once = true;
-                        if report.stored > 0 {
-                            tracing::info!(peer = %peer.org, stored = report.stored, "directory synced");
-                        }
+        tokio::time::sleep(FIRST_SYNC_RETRY).await;
+        if !node.is_ready() {
+            continue;
+        }
+        let peers = node.net.view().await.map(|v| v.admitted).unwrap_or_default();
+        let newcomers: Vec<_> = peers.iter().filter(|p| !known.contains(&p.peer_id)).cloned().collect();
+        known = peers.iter().map(|p| p.peer_id).collect();
+        // One pull per round: a newly admitted peer if any (in a large federation peers arrive
+        // one after another, and one full pull is enough to catch up), else a random one when
+        // the period is due.
+        let due = last_round.is_none_or(|at| at.elapsed() >= SYNC_PERIOD);
+        let target = newcomers
+            .into_iter()
+            .next()
+            .or_else(|| due.then(|| peers.choose(&mut rand::thread_rng()).cloned()).flatten());
+        if let Some(peer) = target {
+            match pull(&node, peer.peer_id).await {
+                Ok(report) => {
+                    last_round = Some(Instant::now());
+                    if report.stored > 0 {
+                        tracing::info!(peer = %peer.org, stored = report.stored, "directory synced");
                     }
-                    Err(err) => tracing::debug!(%err, "directory sync failed"),
                 }
+                Err(err) => tracing::debug!(%err, "directory sync failed"),
             }
         }
-        tokio::time::sleep(if synced_once { SYNC_PERIOD } else { FIRST_SYNC_RETRY }).await;
     }
 }

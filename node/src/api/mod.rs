@@ -9,6 +9,7 @@
 mod agents;
 mod audit;
 mod policy;
+mod testing;
 pub mod trust;
 
 use std::sync::Arc;
@@ -63,6 +64,7 @@ pub fn router(node: Arc<NodeContext>) -> Router {
         .route("/v1/governance/revocations", axum::routing::post(policy::propose_revocation))
         .route("/v1/governance/role-changes", axum::routing::post(policy::propose_role_change))
         .route("/v1/governance/proposals/{id}/approve", axum::routing::post(policy::approve_proposal))
+        .route("/v1/testing/partition", axum::routing::put(testing::set_partition))
         .route("/v1/observations", axum::routing::post(trust::observe))
         .route("/v1/trust", get(trust::show))
         .route("/v1/audit/export", get(audit::audit_export))

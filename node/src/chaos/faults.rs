@@ -1,20 +1,25 @@
-//! The fault schedule of a chaos run and the signals that carry it out.
+//! The fault schedule of a chaos run and what carries it out.
 //!
 //! [`schedule`] draws, from a seed, faults spread over the middle of the run (between 10% and
 //! 70% of it, so the clients see the federation before, during and after), one at a time: a
-//! fault ends before the next starts, so a majority is always up. [`run`] applies them by the
-//! pids in `testnet.json`; a killed node is restarted with `ossa node run --dir` and its new
-//! pid saved. [`heal`] resumes and restarts whatever is still down.
+//! fault ends before the next starts, so a majority is always up. [`run`] applies them: kills
+//! and pauses by the pids in `testnet.json` (a killed node is restarted with `ossa node run
+//! --dir` and its new pid saved); a partition cuts one node off from all the others, both
+//! ways, through each node's `PUT /v1/testing/partition` (an admission-level block list; the
+//! testnet's nodes have `[testing] fault_injection` on). [`heal`] clears every block list,
+//! resumes and restarts whatever is still down.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use anyhow::bail;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+use crate::config::NodeDir;
 use crate::launch::{process_alive, start_node, Progress, TestnetManifest};
 
 /// One fault.
@@ -38,6 +43,8 @@ pub enum FaultKind {
     Kill,
     /// SIGSTOP, then SIGCONT.
     Pause,
+    /// The node cut off from all others (and they from it), then healed.
+    Partition,
 }
 
 /// Draws `count` faults for a run of `duration` on `nodes` nodes from `seed`.
@@ -50,7 +57,7 @@ pub fn schedule(seed: u64, count: usize, duration: Duration, nodes: usize) -> Ve
         .map(|i| {
             let for_ms = rng.gen_range(slot / 3..=slot * 2 / 3).max(1);
             let at_ms = start + i * slot + rng.gen_range(0..=(slot - for_ms).max(1) - 1);
-            let kind = if rng.gen_bool(0.5) { FaultKind::Kill } else { FaultKind::Pause };
+            let kind = [FaultKind::Kill, FaultKind::Pause, FaultKind::Partition][rng.gen_range(0..3)];
             Fault { at_ms, for_ms, node: rng.gen_range(0..nodes), kind }
         })
         .collect()
@@ -74,25 +81,56 @@ pub async fn run(
     let started = Instant::now();
     for fault in schedule {
         tokio::time::sleep_until((started + Duration::from_millis(fault.at_ms)).into()).await;
-        let node = &mut manifest.nodes[fault.node];
-        progress.line(format_args!("  +{:>6} ms  {:?} {} for {} ms", fault.at_ms, fault.kind, node.org, fault.for_ms));
+        let org = manifest.nodes[fault.node].org.clone();
+        progress.line(format_args!("  +{:>6} ms  {:?} {org} for {} ms", fault.at_ms, fault.kind, fault.for_ms));
+        let pid = manifest.nodes[fault.node].pid;
         match fault.kind {
-            FaultKind::Kill => signal(node.pid, Signal::SIGKILL),
-            FaultKind::Pause => signal(node.pid, Signal::SIGSTOP),
+            FaultKind::Kill => signal(pid, Signal::SIGKILL),
+            FaultKind::Pause => signal(pid, Signal::SIGSTOP),
+            FaultKind::Partition => isolate(manifest, Some(fault.node)).await?,
         }
         tokio::time::sleep(Duration::from_millis(fault.for_ms)).await;
         match fault.kind {
             FaultKind::Kill => {
-                node.pid = start_node(&exe, &node.dir)?;
+                manifest.nodes[fault.node].pid = start_node(&exe, &manifest.nodes[fault.node].dir)?;
                 manifest.save(dir)?;
             }
-            FaultKind::Pause => signal(node.pid, Signal::SIGCONT),
+            FaultKind::Pause => signal(pid, Signal::SIGCONT),
+            FaultKind::Partition => isolate(manifest, None).await?,
         }
     }
     Ok(schedule.to_vec())
 }
 
-/// Resumes every node and restarts any that is not running.
+/// Cuts node `cut` off from every other node, both ways; `None` heals every link. A node that
+/// is down at the time is skipped: it comes back with an empty block list.
+async fn isolate(manifest: &TestnetManifest, cut: Option<usize>) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
+    let peer_of = |i: usize| manifest.nodes[i].peer_id.clone();
+    for (i, node) in manifest.nodes.iter().enumerate() {
+        let blocked: Vec<String> = match cut {
+            None => vec![],
+            Some(c) if c == i => (0..manifest.nodes.len()).filter(|j| *j != c).map(peer_of).collect(),
+            Some(c) => vec![peer_of(c)],
+        };
+        let token = std::fs::read_to_string(NodeDir::new(&node.dir).api_token())?;
+        let sent = client
+            .put(format!("{}/v1/testing/partition", node.api))
+            .bearer_auth(token.trim())
+            .json(&serde_json::json!({ "blocked": blocked }))
+            .send()
+            .await;
+        match sent {
+            Ok(response) if response.status() == reqwest::StatusCode::FORBIDDEN => {
+                bail!("{} has fault injection off ([testing] fault_injection in its node.toml)", node.org)
+            }
+            Ok(_) | Err(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Clears every block list, resumes every node and restarts any that is not running.
 pub async fn heal(dir: &Path, manifest: &mut TestnetManifest) -> anyhow::Result<()> {
     let exe = std::env::current_exe()?;
     for node in &mut manifest.nodes {
@@ -101,7 +139,8 @@ pub async fn heal(dir: &Path, manifest: &mut TestnetManifest) -> anyhow::Result<
             node.pid = start_node(&exe, &node.dir)?;
         }
     }
-    manifest.save(dir)
+    manifest.save(dir)?;
+    isolate(manifest, None).await
 }
 
 #[cfg(test)]

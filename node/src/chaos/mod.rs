@@ -3,15 +3,17 @@
 //!
 //! Data flow of a chaos run ([`chaos`]):
 //!
-//! 1. A fault schedule is drawn from `--seed` ([`faults::schedule`]): one fault at a time (so a
-//!    majority is always up), each `kill -9` then restart of a node, or SIGSTOP then SIGCONT
-//!    (a paused node: alive to the kernel, silent to its peers). Partitions are not in this
-//!    runner yet.
+//! 1. A fault schedule is drawn from `--seed` (`faults::schedule`): one fault at a time (so a
+//!    majority is always up), each `kill -9` then restart of a node, SIGSTOP then SIGCONT (a
+//!    paused node: alive to the kernel, silent to its peers), or a partition that cuts one
+//!    node off from the rest (an admission-level block list on both sides, through the nodes'
+//!    fault-injection endpoint), then heals it.
 //! 2. Meanwhile `--clients` clients create uniquely named tenants through random nodes
-//!    ([`workload`]) and record which were acknowledged (HTTP 201: committed by a quorum) and
+//!    (`workload`) and record which were acknowledged (HTTP 201: committed by a quorum) and
 //!    which are uncertain (timeouts, cut connections); a sampler records the (term, leader)
 //!    pairs every node reports.
-//! 3. Healing: every paused node is resumed and every killed node restarted; the run waits
+//! 3. Healing: every block list is cleared, every paused node resumed and every killed node
+//!    restarted; the run waits
 //!    until all nodes are ready and have applied the same Raft index.
 //! 4. [`collect`] reads every node's tenants and audit export, and [`checker::check`] judges
 //!    them against the history. The history and verdict are written to `DIR/chaos.json`;

@@ -91,6 +91,8 @@ struct EventLoop {
     revoked: HashSet<String>,
     /// Peers that refused this node because its own org was revoked.
     told_revoked: Arc<Mutex<HashSet<PeerId>>>,
+    /// Peers cut off by fault injection (a simulated partition; testnets only).
+    blocked: HashSet<PeerId>,
 }
 
 /// Builds the swarm, starts listening and spawns its loop. Returns the client and the stream
@@ -130,6 +132,7 @@ pub fn spawn(
         listen_addrs: Vec::new(),
         revoked: HashSet::new(),
         told_revoked: told_revoked.clone(),
+        blocked: HashSet::new(),
     };
     tokio::spawn(event_loop.run());
     Ok((NetworkClient { commands: command_tx, told_revoked }, inbound_rx))
@@ -202,6 +205,14 @@ impl EventLoop {
             Command::RespondSync { channel, response } => {
                 let _ = self.swarm.behaviour_mut().sync.send_response(channel, response);
             }
+            Command::SetBlocked { peers } => {
+                for peer in peers.difference(&self.blocked).copied().collect::<Vec<_>>() {
+                    tracing::warn!(%peer, "fault injection: cutting the link to this peer");
+                    let _ = self.swarm.disconnect_peer_id(peer);
+                    self.fail_queued(peer, "blocked by fault injection");
+                }
+                self.blocked = peers;
+            }
             Command::SetApplicationScores { scores } => {
                 for (peer, score) in scores {
                     self.swarm.behaviour_mut().gossipsub.set_application_score(&peer, score);
@@ -233,7 +244,7 @@ impl EventLoop {
                 self.listen_addrs.push(address);
             }
             SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } => {
-                if self.banned.contains_key(&peer_id) {
+                if self.banned.contains_key(&peer_id) || self.blocked.contains(&peer_id) {
                     let _ = self.swarm.disconnect_peer_id(peer_id);
                     return;
                 }
@@ -419,6 +430,9 @@ impl EventLoop {
     /// Sends `queued` to `peer` now if it is admitted, else dials it (at `addrs` if not
     /// connected) and sends once it is admitted.
     fn send_when_admitted(&mut self, peer: PeerId, addrs: Vec<Multiaddr>, queued: Queued) {
+        if self.blocked.contains(&peer) {
+            return queued.fail(NetError::Unreachable(peer, "blocked by fault injection".into()));
+        }
         if self.admitted.contains_key(&peer) {
             return self.send(peer, queued);
         }

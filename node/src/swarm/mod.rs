@@ -130,6 +130,9 @@ pub(crate) enum Command {
     SetApplicationScores {
         scores: Vec<(PeerId, f64)>,
     },
+    SetBlocked {
+        peers: HashSet<PeerId>,
+    },
     Publish {
         topic: String,
         data: Vec<u8>,
@@ -219,6 +222,12 @@ impl NetworkClient {
     /// Answers an [`InboundSync`] request.
     pub async fn respond_sync(&self, channel: ResponseChannel<pb::SyncResponse>, response: pb::SyncResponse) {
         let _ = self.commands.send(Command::RespondSync { channel, response }).await;
+    }
+
+    /// Fault injection (testnets only): cuts the links to `peers` and refuses them until the
+    /// set is replaced; an empty set heals.
+    pub async fn set_blocked(&self, peers: HashSet<PeerId>) -> Result<(), NetError> {
+        self.commands.send(Command::SetBlocked { peers }).await.map_err(|_| NetError::Stopped)
     }
 
     /// Sets gossipsub application scores of peers (see [`QUARANTINED_APP_SCORE`]).

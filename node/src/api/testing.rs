@@ -1,0 +1,58 @@
+//! `PUT /v1/testing/partition`: fault injection for testnets (`[testing] fault_injection`).
+//!
+//! The body `{"blocked": [peer id, ...]}` replaces the set of peers this node cuts itself off
+//! from: connections to them are closed and refused until the set changes (`[]` heals). Doing
+//! this on both sides of a cut is a partition at the admission level, which works where
+//! network namespaces are not available. A node without the switch answers 403.
+
+use std::collections::HashSet;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use libp2p::PeerId;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{authorize, parse_body, ApiError, Shared};
+
+/// Most peers one node can be told to cut off: far more than a testnet has.
+const MAX_BLOCKED: usize = 1024;
+
+/// Body of `PUT /v1/testing/partition`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PartitionBody {
+    blocked: Vec<String>,
+}
+
+pub(super) async fn set_partition(
+    State(node): Shared,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    authorize(&node, &headers)?;
+    if !node.fault_injection {
+        let message = "fault injection is off; it is for testnets ([testing] fault_injection in node.toml)";
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "fault_injection_disabled", message));
+    }
+    let PartitionBody { blocked } = parse_body(body)?;
+    if blocked.len() > MAX_BLOCKED {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_request", format!("at most {MAX_BLOCKED} peers")));
+    }
+    let peers = blocked
+        .iter()
+        .map(|p| {
+            p.parse::<PeerId>()
+                .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", format!("{p:?} is not a peer id")))
+        })
+        .collect::<Result<HashSet<_>, _>>()?;
+    let count = peers.len();
+    node.net
+        .set_blocked(peers)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "stopping", e.to_string()))?;
+    Ok(Json(json!({ "blocked": count })))
+}
