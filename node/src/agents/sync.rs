@@ -89,7 +89,7 @@ fn key_of(raw: &[u8]) -> Option<(String, String)> {
 }
 
 /// Keeps the directory in step with the federation for as long as the node runs: a pull from a
-/// random peer every [`SYNC_PERIOD`] (every [`FIRST_SYNC_RETRY`] until one succeeded), and at
+/// random peer every [`SYNC_PERIOD`] (every second until one succeeded), and at
 /// once from a peer that is newly admitted, which is how a node that comes back from a
 /// partition or a restart catches up without waiting a period.
 pub async fn run_sync(node: Arc<NodeContext>) {
