@@ -37,11 +37,11 @@ pub async fn run_router(node: Arc<NodeContext>, mut inbound: mpsc::Receiver<Inbo
                 }
                 Inbound::Gossip(InboundGossip { source, message_id, topic, data }) => {
                     let acceptance = if topic == node.agents.topic() {
-                        node.agents.on_gossip(&node, &data)
+                        node.agents.on_gossip(&node, source, &data)
                     } else if topic == node.trust.topic() {
-                        node.trust.on_gossip(&node, &data)
+                        node.trust.on_gossip(&node, source, &data)
                     } else if topic == node.witness.topic() {
-                        node.witness.on_gossip(&node, &data).await
+                        node.witness.on_gossip(&node, source, &data).await
                     } else {
                         tracing::debug!(%topic, %source, "gossip on an unknown topic");
                         MessageAcceptance::Ignore

@@ -141,11 +141,14 @@ impl AgentService {
     }
 
     /// Judges and stores an agent record received over gossip.
-    pub fn on_gossip(&self, node: &NodeContext, data: &[u8]) -> MessageAcceptance {
+    pub fn on_gossip(&self, node: &NodeContext, source: libp2p::PeerId, data: &[u8]) -> MessageAcceptance {
         match self.ingest(node, data) {
             Ok(()) => MessageAcceptance::Accept,
             Err(DirectoryError::Rejected(rejection)) => {
                 node.metrics.record_rejected(rejection.reason());
+                if rejection.reason() == "bad_signature" {
+                    node.trust.note_invalid_signature(node, source, data);
+                }
                 tracing::debug!(%rejection, "agent record refused");
                 if rejection.penalizes_sender() {
                     MessageAcceptance::Reject

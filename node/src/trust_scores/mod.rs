@@ -8,7 +8,7 @@
 //!    of its org (a dense counter kept in sled), audits it (`trust.observation`), counts it
 //!    and publishes it on `ossa/<federation>/observations/1`.
 //! 2. A peer checks it before forwarding ([`TrustService::on_gossip`]):
-//!    [`observation::verify_observation`], a per-observer rate limit, then the ledger's own
+//!    [`observation::verify_report`], a per-observer rate limit, then the ledger's own
 //!    rules (no replay, no stale sequence, no time out of range). Accepted observations are
 //!    kept in sled (tree `observations`) and replayed into the ledger at start.
 //! 3. Every [`SCORING_PERIOD`] [`run_scoring`] recomputes the scores if anything changed or the
@@ -43,7 +43,7 @@ use ossa_trust::{
 
 use crate::clock::now_ms;
 use crate::daemon::NodeContext;
-use observation::{decode_observation, sign_observation, verify_observation};
+use observation::{decode_report, sign_observation, sign_penalty, verify_report, Report};
 
 /// How often scores are recomputed when something changed: observations show up in scores
 /// within a second, at the cost of one recomputation (~15 ms for 1000 orgs) per second at most.
@@ -51,6 +51,10 @@ pub const SCORING_PERIOD: Duration = Duration::from_secs(1);
 
 /// The clock scores are computed at is rounded down to this, so nodes agree on it.
 const SCORE_CLOCK_MS: u64 = 60_000;
+
+/// Shortest time between two invalid-signature penalties this node files against one org: a
+/// misbehaving node sends many, one report a minute says enough.
+pub const PENALTY_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Observations per second an observer org may have accepted, on average, and in a burst.
 const RATE_PER_SEC: u64 = 20;
@@ -95,6 +99,7 @@ pub struct TrustService {
     observations: sled::Tree,
     meta: sled::Tree,
     buckets: Mutex<HashMap<String, Bucket>>,
+    last_penalty: Mutex<HashMap<String, Instant>>,
 }
 
 impl TrustService {
@@ -105,9 +110,11 @@ impl TrustService {
         let observations = db.open_tree("observations")?;
         let now = now_ms();
         for stored in observations.iter().values() {
-            if let Ok(observation) = decode_observation(&stored?) {
-                // Too old or replaced by now: the ledger refuses it, as it should.
-                let _ = ledger.record(&observation, now);
+            // Too old or replaced by now: the ledger refuses it, as it should.
+            match decode_report(&stored?) {
+                Ok(Report::Observation(observation)) => drop(ledger.record(&observation, now)),
+                Ok(Report::Penalty(penalty)) => drop(ledger.record_penalty(&penalty, now)),
+                Err(_) => {}
             }
         }
         let scores = Arc::new(ledger.compute::<String, String>(&[], &[], now));
@@ -121,6 +128,7 @@ impl TrustService {
             observations,
             meta: db.open_tree("trust_meta")?,
             buckets: Mutex::default(),
+            last_penalty: Mutex::default(),
         })
     }
 
@@ -168,7 +176,7 @@ impl TrustService {
             sequence,
         };
         let signed = sign_observation(&self.key, &observation);
-        self.count(&observation, &signed).map_err(ObserveError::Refused)?;
+        self.count(&Report::Observation(observation.clone()), &signed).map_err(ObserveError::Refused)?;
         let draft = EntryDraft {
             time_ms: observation.at_ms,
             kind: "trust.observation".into(),
@@ -192,16 +200,23 @@ impl TrustService {
         Ok(next.and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok()).map(u64::from_be_bytes).unwrap_or(1))
     }
 
-    /// Records a checked observation in the ledger and the store.
-    fn count(&self, observation: &Observation, signed: &[u8]) -> Result<(), String> {
-        self.ledger
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .record(observation, now_ms())
-            .map_err(|e| e.to_string())?;
-        let mut key = observation.observer_org.as_bytes().to_vec();
-        key.push(0);
-        key.extend_from_slice(&observation.sequence.to_be_bytes());
+    /// Records a checked report in the ledger and the store (key: reporter, then the sequence
+    /// of an observation or the evidence id of a penalty).
+    fn count(&self, report: &Report, signed: &[u8]) -> Result<(), String> {
+        let mut ledger = self.ledger.lock().unwrap_or_else(|p| p.into_inner());
+        let key = match report {
+            Report::Observation(o) => {
+                ledger.record(o, now_ms()).map_err(|e| e.to_string())?;
+                let mut key = format!("{}\0o", o.observer_org).into_bytes();
+                key.extend_from_slice(&o.sequence.to_be_bytes());
+                key
+            }
+            Report::Penalty(p) => {
+                ledger.record_penalty(p, now_ms()).map_err(|e| e.to_string())?;
+                format!("{}\0p{}/{}", p.reporter_org, p.subject_org, p.evidence_id).into_bytes()
+            }
+        };
+        drop(ledger);
         if let Err(err) = self.observations.insert(key, signed) {
             tracing::warn!(%err, "cannot store observation");
         }
@@ -209,25 +224,32 @@ impl TrustService {
         Ok(())
     }
 
-    /// Judges an observation received over gossip.
-    pub fn on_gossip(&self, node: &NodeContext, data: &[u8]) -> MessageAcceptance {
+    /// Judges a report received over gossip from `source`.
+    pub fn on_gossip(&self, node: &NodeContext, source: libp2p::PeerId, data: &[u8]) -> MessageAcceptance {
         let checked = {
             let registry = node.consensus.registry.read();
-            verify_observation(data, &registry.registry, node.agents.directory())
+            verify_report(data, &registry.registry, node.agents.directory())
         };
-        let observation = match checked {
-            Ok(observation) => observation,
+        let report = match checked {
+            Ok(report) => report,
             Err(refusal) => {
                 node.metrics.observation_rejected(refusal.reason());
                 tracing::debug!(%refusal, "observation refused");
+                if matches!(refusal, observation::ObservationRefusal::BadSignature) {
+                    self.note_invalid_signature(node, source, data);
+                }
                 return if refusal.penalizes_sender() { MessageAcceptance::Reject } else { MessageAcceptance::Ignore };
             }
         };
-        if !self.take_token(&observation.observer_org) {
+        let reporter = match &report {
+            Report::Observation(o) => &o.observer_org,
+            Report::Penalty(p) => &p.reporter_org,
+        };
+        if !self.take_token(reporter) {
             node.metrics.observation_rejected("rate_limited");
             return MessageAcceptance::Ignore;
         }
-        match self.count(&observation, data) {
+        match self.count(&report, data) {
             Ok(()) => MessageAcceptance::Accept,
             Err(reason) => {
                 node.metrics.observation_rejected("ledger");
@@ -235,6 +257,55 @@ impl TrustService {
                 MessageAcceptance::Ignore
             }
         }
+    }
+
+    /// Reports that `source` forwarded `data`, a gossip message whose signature does not verify:
+    /// an invalid-signature penalty against its org, counted here, audited and gossiped so that
+    /// every node's scores include it. At most one per org per [`PENALTY_INTERVAL`].
+    pub fn note_invalid_signature(&self, node: &NodeContext, source: libp2p::PeerId, data: &[u8]) {
+        let org = {
+            let registry = node.consensus.registry.read();
+            let source = source.to_string();
+            registry.registry.members.values().find(|m| m.peer_id == source).map(|m| m.org.clone())
+        };
+        let Some(org) = org.filter(|o| *o != node.org) else { return };
+        {
+            let mut last = self.last_penalty.lock().unwrap_or_else(|p| p.into_inner());
+            if last.get(&org).is_some_and(|at| at.elapsed() < PENALTY_INTERVAL) {
+                return;
+            }
+            last.insert(org.clone(), Instant::now());
+        }
+        let Ok(sequence) = self.next_sequence() else { return };
+        let digest = ossa_audit::leaf_hash(data);
+        let penalty = Penalty {
+            reporter_org: node.org.clone(),
+            subject_org: org.clone(),
+            kind: PenaltyKind::InvalidSignature,
+            evidence_id: hex::encode(&digest[..16]),
+            at_ms: now_ms(),
+        };
+        let signed = sign_penalty(&self.key, &penalty, sequence);
+        if let Err(reason) = self.count(&Report::Penalty(penalty.clone()), &signed) {
+            return tracing::debug!(%reason, "invalid-signature penalty not counted");
+        }
+        tracing::warn!(%org, "a node of this org forwarded a message with an invalid signature");
+        let draft = EntryDraft {
+            time_ms: penalty.at_ms,
+            kind: "trust.penalty".into(),
+            actor: node.org.clone(),
+            payload: serde_json::to_value(&penalty).unwrap_or_default(),
+            raft_index: None,
+        };
+        if let Err(err) = node.audit.append(draft) {
+            tracing::warn!(%err, "cannot audit penalty");
+        }
+        let (net, topic) = (node.net.clone(), self.topic.clone());
+        tokio::spawn(async move {
+            if let Err(err) = net.publish(topic, signed).await {
+                tracing::debug!(%err, "cannot publish penalty");
+            }
+        });
     }
 
     fn take_token(&self, observer: &str) -> bool {

@@ -1,15 +1,18 @@
-//! Signed observations on the wire: a protobuf [`pb::Observation`] inside a
-//! [`pb::SignedRecord`] whose signature covers the exact encoded bytes under the domain
-//! [`OBSERVATION_DOMAIN`].
+//! Signed reports on the wire: a protobuf [`pb::Observation`] inside a [`pb::SignedRecord`]
+//! whose signature covers the exact encoded bytes under the domain [`OBSERVATION_DOMAIN`]. A
+//! report is an observation of an agent ([`Report::Observation`]) or, with the outcome
+//! `invalid_signature`, an org-level penalty ([`Report::Penalty`]): the reporter's node saw the
+//! subject org's node forward a message whose signature does not verify, which an honest node,
+//! validating before it forwards, never does.
 //!
-//! [`verify_observation`] is the check every node runs before it forwards or counts one: size,
-//! signature, the signer is the admitted node of the observer org (from the replicated
-//! registry), the subject agent is in the directory and belongs to the subject org, and no org
-//! rates itself. Replays, stale sequences and times out of range are the ledger's to refuse
-//! ([`ossa_trust::TrustLedger::record`]).
+//! [`verify_report`] is the check every node runs before it forwards or counts one: size,
+//! signature, the signer is the admitted node of the reporting org (from the replicated
+//! registry), an observed agent is in the directory and belongs to the subject org, a penalized
+//! org is a member, and no org rates itself. Replays, stale sequences and times out of range
+//! are the ledger's to refuse ([`ossa_trust::TrustLedger::record`]).
 
 use ossa_consensus::Registry;
-use ossa_trust::{sign_envelope, verify_envelope, NodeKey, Observation, Outcome};
+use ossa_trust::{sign_envelope, verify_envelope, NodeKey, Observation, Outcome, Penalty, PenaltyKind};
 use prost::Message;
 
 use crate::admission::peer_id_of_key;
@@ -48,10 +51,25 @@ pub enum ObservationRefusal {
         /// The org the observation names.
         claimed: String,
     },
-    /// An org observed its own agent.
-    #[error("an org cannot rate its own agents")]
+    /// An org observed its own agent, or reported itself.
+    #[error("an org cannot rate itself")]
     SelfRating,
+    /// A penalty names an org that is not a member.
+    #[error("unknown org {0:?}")]
+    UnknownOrg(String),
 }
+
+/// What a signed report says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Report {
+    /// An observation of an agent.
+    Observation(Observation),
+    /// A penalty against an org (an invalid signature it forwarded).
+    Penalty(Penalty),
+}
+
+/// The wire outcome of an invalid-signature penalty.
+const INVALID_SIGNATURE: &str = "invalid_signature";
 
 impl ObservationRefusal {
     /// Short stable reason, for metrics.
@@ -63,6 +81,7 @@ impl ObservationRefusal {
             Self::UnknownAgent(_) => "unknown_agent",
             Self::WrongSubjectOrg { .. } => "wrong_subject_org",
             Self::SelfRating => "self_rating",
+            Self::UnknownOrg(_) => "unknown_org",
         }
     }
 
@@ -70,23 +89,46 @@ impl ObservationRefusal {
     /// forwarder, which checked the message itself, could not have passed on. An agent this
     /// node has not heard of yet may just be late.
     pub fn penalizes_sender(&self) -> bool {
-        !matches!(self, Self::UnknownAgent(_))
+        !matches!(self, Self::UnknownAgent(_) | Self::UnknownOrg(_))
     }
 }
 
 /// Encodes and signs `observation` with the observer org's node key.
 pub fn sign_observation(key: &NodeKey, observation: &Observation) -> Vec<u8> {
-    let payload = pb::Observation {
-        observer_org: observation.observer_org.clone(),
-        subject_org: observation.subject_org.clone(),
-        subject_agent: observation.subject_agent.clone(),
-        outcome: outcome_name(observation.outcome).to_owned(),
-        latency_ms: observation.latency_ms.unwrap_or(0),
-        has_latency: observation.latency_ms.is_some(),
-        at_ms: observation.at_ms,
-        sequence: observation.sequence,
-    }
-    .encode_to_vec();
+    sign_payload(
+        key,
+        pb::Observation {
+            observer_org: observation.observer_org.clone(),
+            subject_org: observation.subject_org.clone(),
+            subject_agent: observation.subject_agent.clone(),
+            outcome: outcome_name(observation.outcome).to_owned(),
+            latency_ms: observation.latency_ms.unwrap_or(0),
+            has_latency: observation.latency_ms.is_some(),
+            at_ms: observation.at_ms,
+            sequence: observation.sequence,
+            evidence_id: String::new(),
+        },
+    )
+}
+
+/// Encodes and signs an invalid-signature `penalty` with the reporting org's node key.
+pub fn sign_penalty(key: &NodeKey, penalty: &Penalty, sequence: u64) -> Vec<u8> {
+    sign_payload(
+        key,
+        pb::Observation {
+            observer_org: penalty.reporter_org.clone(),
+            subject_org: penalty.subject_org.clone(),
+            outcome: INVALID_SIGNATURE.to_owned(),
+            at_ms: penalty.at_ms,
+            sequence,
+            evidence_id: penalty.evidence_id.clone(),
+            ..Default::default()
+        },
+    )
+}
+
+fn sign_payload(key: &NodeKey, report: pb::Observation) -> Vec<u8> {
+    let payload = report.encode_to_vec();
     let signature = sign_envelope(key, OBSERVATION_DOMAIN, &payload);
     pb::SignedRecord { payload, signer: key.public_key().to_vec(), signature: signature.to_vec() }.encode_to_vec()
 }
@@ -110,9 +152,9 @@ pub fn parse_outcome(name: &str) -> Option<Outcome> {
     }
 }
 
-/// Decodes a signed observation without checking it against the registry or directory (for
+/// Decodes a signed report without checking it against the registry or directory (for
 /// replaying the node's own verified store at start).
-pub fn decode_observation(bytes: &[u8]) -> Result<Observation, ObservationRefusal> {
+pub fn decode_report(bytes: &[u8]) -> Result<Report, ObservationRefusal> {
     let signed = decode_signed(bytes)?;
     decode_payload(&signed.payload)
 }
@@ -127,11 +169,23 @@ fn decode_signed(bytes: &[u8]) -> Result<pb::SignedRecord, ObservationRefusal> {
     pb::SignedRecord::decode(bytes).map_err(|e| ObservationRefusal::Malformed(e.to_string()))
 }
 
-fn decode_payload(payload: &[u8]) -> Result<Observation, ObservationRefusal> {
+fn decode_payload(payload: &[u8]) -> Result<Report, ObservationRefusal> {
     let o = pb::Observation::decode(payload).map_err(|e| ObservationRefusal::Malformed(e.to_string()))?;
+    if o.outcome == INVALID_SIGNATURE {
+        if !o.subject_agent.is_empty() || o.evidence_id.is_empty() {
+            return Err(ObservationRefusal::Malformed("a penalty names an org and its evidence, no agent".into()));
+        }
+        return Ok(Report::Penalty(Penalty {
+            reporter_org: o.observer_org,
+            subject_org: o.subject_org,
+            kind: PenaltyKind::InvalidSignature,
+            evidence_id: o.evidence_id,
+            at_ms: o.at_ms,
+        }));
+    }
     let outcome = parse_outcome(&o.outcome)
         .ok_or_else(|| ObservationRefusal::Malformed(format!("unknown outcome {:?}", o.outcome)))?;
-    Ok(Observation {
+    Ok(Report::Observation(Observation {
         observer_org: o.observer_org,
         subject_org: o.subject_org,
         subject_agent: o.subject_agent,
@@ -139,15 +193,11 @@ fn decode_payload(payload: &[u8]) -> Result<Observation, ObservationRefusal> {
         latency_ms: o.has_latency.then_some(o.latency_ms),
         at_ms: o.at_ms,
         sequence: o.sequence,
-    })
+    }))
 }
 
-/// Checks a signed observation (see the module docs) and returns it.
-pub fn verify_observation(
-    bytes: &[u8],
-    registry: &Registry,
-    directory: &Directory,
-) -> Result<Observation, ObservationRefusal> {
+/// Checks a signed report (see the module docs) and returns it.
+pub fn verify_report(bytes: &[u8], registry: &Registry, directory: &Directory) -> Result<Report, ObservationRefusal> {
     let signed = decode_signed(bytes)?;
     let signer: [u8; 32] = signed
         .signer
@@ -156,29 +206,41 @@ pub fn verify_observation(
         .map_err(|_| ObservationRefusal::Malformed("signer is not a 32-byte ed25519 key".into()))?;
     verify_envelope(&signer, OBSERVATION_DOMAIN, &signed.payload, &signed.signature)
         .map_err(|_| ObservationRefusal::BadSignature)?;
-    let observation = decode_payload(&signed.payload)?;
+    let report = decode_payload(&signed.payload)?;
+    let (reporter, subject) = match &report {
+        Report::Observation(o) => (&o.observer_org, &o.subject_org),
+        Report::Penalty(p) => (&p.reporter_org, &p.subject_org),
+    };
     let signer_peer = peer_id_of_key(&signer).ok_or(ObservationRefusal::BadSignature)?.to_string();
-    if registry.members.get(&observation.observer_org).is_none_or(|m| m.peer_id != signer_peer) {
-        return Err(ObservationRefusal::SignerNotMember(observation.observer_org));
+    if registry.members.get(reporter).is_none_or(|m| m.peer_id != signer_peer) {
+        return Err(ObservationRefusal::SignerNotMember(reporter.clone()));
     }
-    if observation.observer_org == observation.subject_org {
+    if reporter == subject {
         return Err(ObservationRefusal::SelfRating);
     }
-    let (tenant, agent) = observation
-        .subject_agent
-        .split_once('/')
-        .ok_or_else(|| ObservationRefusal::Malformed("subject agent is not TENANT/ID".into()))?;
-    let record = directory
-        .record(tenant, agent)
-        .ok_or_else(|| ObservationRefusal::UnknownAgent(observation.subject_agent.clone()))?;
-    if record.org != observation.subject_org {
-        return Err(ObservationRefusal::WrongSubjectOrg {
-            agent: observation.subject_agent,
-            actual: record.org,
-            claimed: observation.subject_org,
-        });
+    match &report {
+        Report::Penalty(p) if !registry.members.contains_key(&p.subject_org) => {
+            Err(ObservationRefusal::UnknownOrg(p.subject_org.clone()))
+        }
+        Report::Penalty(_) => Ok(report),
+        Report::Observation(o) => {
+            let (tenant, agent) = o
+                .subject_agent
+                .split_once('/')
+                .ok_or_else(|| ObservationRefusal::Malformed("subject agent is not TENANT/ID".into()))?;
+            let record = directory
+                .record(tenant, agent)
+                .ok_or_else(|| ObservationRefusal::UnknownAgent(o.subject_agent.clone()))?;
+            if record.org != o.subject_org {
+                return Err(ObservationRefusal::WrongSubjectOrg {
+                    agent: o.subject_agent.clone(),
+                    actual: record.org,
+                    claimed: o.subject_org.clone(),
+                });
+            }
+            Ok(report)
+        }
     }
-    Ok(observation)
 }
 
 #[cfg(test)]
@@ -236,16 +298,32 @@ mod tests {
         }
     }
 
-    fn check(world: &World, bytes: &[u8]) -> Result<Observation, &'static str> {
-        verify_observation(bytes, &world.registry, &world.directory).map_err(|r| r.reason())
+    fn check(world: &World, bytes: &[u8]) -> Result<Report, &'static str> {
+        verify_report(bytes, &world.registry, &world.directory).map_err(|r| r.reason())
     }
 
     #[test]
     fn accepts_a_member_observing_another_orgs_agent_and_round_trips_it() {
         let world = world();
         let sent = observation("globex", "acme");
-        assert_eq!(check(&world, &sign_observation(&world.globex, &sent)), Ok(sent.clone()));
-        assert_eq!(decode_observation(&sign_observation(&world.globex, &sent)).expect("decode"), sent);
+        assert_eq!(check(&world, &sign_observation(&world.globex, &sent)), Ok(Report::Observation(sent.clone())));
+        assert_eq!(decode_report(&sign_observation(&world.globex, &sent)).expect("decode"), Report::Observation(sent));
+    }
+
+    #[test]
+    fn an_invalid_signature_penalty_round_trips_and_names_a_member() {
+        let world = world();
+        let penalty = |subject: &str| Penalty {
+            reporter_org: "globex".into(),
+            subject_org: subject.into(),
+            kind: PenaltyKind::InvalidSignature,
+            evidence_id: "ab12".into(),
+            at_ms: 5,
+        };
+        let signed = sign_penalty(&world.globex, &penalty("acme"), 3);
+        assert_eq!(check(&world, &signed), Ok(Report::Penalty(penalty("acme"))));
+        assert_eq!(check(&world, &sign_penalty(&world.globex, &penalty("nobody"), 4)), Err("unknown_org"));
+        assert_eq!(check(&world, &sign_penalty(&world.globex, &penalty("globex"), 5)), Err("self_rating"));
     }
 
     #[test]
@@ -277,8 +355,8 @@ mod tests {
         use proptest::prelude::*;
         proptest!(|(bytes in proptest::collection::vec(any::<u8>(), 0..512))| {
             let world = world();
-            let _ = verify_observation(&bytes, &world.registry, &world.directory);
-            let _ = decode_observation(&bytes);
+            let _ = verify_report(&bytes, &world.registry, &world.directory);
+            let _ = decode_report(&bytes);
         });
     }
 }

@@ -48,7 +48,7 @@ impl Refusal {
     }
 }
 
-pub(super) async fn on_gossip(node: &Arc<NodeContext>, data: &[u8]) -> MessageAcceptance {
+pub(super) async fn on_gossip(node: &Arc<NodeContext>, source: PeerId, data: &[u8]) -> MessageAcceptance {
     let judged = match pb::CheckpointGossip::decode(data).ok().and_then(|m| m.body) {
         None => Err(refuse("malformed", "not a checkpoint gossip message")),
         Some(Body::Checkpoint(note)) => on_checkpoint(node, note),
@@ -59,6 +59,9 @@ pub(super) async fn on_gossip(node: &Arc<NodeContext>, data: &[u8]) -> MessageAc
         Ok(acceptance) => acceptance,
         Err(refusal) => {
             node.metrics.witness_rejected(refusal.reason);
+            if refusal.reason == "bad_signature" {
+                node.trust.note_invalid_signature(node, source, data);
+            }
             tracing::debug!(reason = refusal.reason, detail = %refusal.detail, "checkpoint gossip refused");
             if refusal.penalizes_sender() {
                 MessageAcceptance::Reject

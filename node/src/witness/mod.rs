@@ -80,8 +80,13 @@ impl Witness {
     }
 
     /// Judges a checkpoints gossip message (see the module docs).
-    pub async fn on_gossip(&self, node: &Arc<NodeContext>, data: &[u8]) -> libp2p::gossipsub::MessageAcceptance {
-        gossip::on_gossip(node, data).await
+    pub async fn on_gossip(
+        &self,
+        node: &Arc<NodeContext>,
+        source: libp2p::PeerId,
+        data: &[u8],
+    ) -> libp2p::gossipsub::MessageAcceptance {
+        gossip::on_gossip(node, source, data).await
     }
 }
 
