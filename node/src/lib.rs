@@ -41,6 +41,7 @@ pub mod readiness;
 pub mod revocation;
 pub mod router;
 pub mod swarm;
+pub mod telemetry;
 pub mod trust_scores;
 pub mod voters;
 pub mod wire;

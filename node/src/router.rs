@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use libp2p::gossipsub::MessageAcceptance;
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use crate::daemon::NodeContext;
 use crate::swarm::{Inbound, InboundGossip, InboundRequest, InboundSync};
@@ -19,7 +20,12 @@ use crate::swarm::{Inbound, InboundGossip, InboundRequest, InboundSync};
 pub async fn run_router(node: Arc<NodeContext>, mut inbound: mpsc::Receiver<Inbound>) {
     while let Some(item) = inbound.recv().await {
         let node = node.clone();
-        tokio::spawn(async move {
+        let span = match &item {
+            Inbound::Request(request) => tracing::info_span!("raft_request", peer = %request.from.org),
+            Inbound::Sync(sync) => tracing::info_span!("sync_request", peer = %sync.from.org),
+            Inbound::Gossip(gossip) => tracing::info_span!("gossip", topic = %gossip.topic),
+        };
+        let handled = async move {
             match item {
                 Inbound::Request(InboundRequest { from, request, channel }) => {
                     let response = crate::raft_glue::handle(&node, from, request).await;
@@ -49,6 +55,7 @@ pub async fn run_router(node: Arc<NodeContext>, mut inbound: mpsc::Receiver<Inbo
                     node.net.validate(message_id, source, acceptance).await;
                 }
             }
-        });
+        };
+        tokio::spawn(handled.instrument(span));
     }
 }

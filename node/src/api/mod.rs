@@ -74,8 +74,16 @@ pub fn router(node: Arc<NodeContext>) -> Router {
         .route("/v1/audit/prove", get(audit::prove))
         .route("/v1/audit/equivocations", get(audit::equivocations))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
+        .layer(axum::middleware::from_fn(trace_request))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(node)
+}
+
+/// Runs each request in a span (exported over OTLP when configured, see [`crate::telemetry`]).
+async fn trace_request(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use tracing::Instrument;
+    let span = tracing::info_span!("http", method = %request.method(), path = %request.uri().path());
+    next.run(request).instrument(span).await
 }
 
 /// An API error: status plus the JSON body `{"error": {"code", "message"}}`.
