@@ -136,7 +136,7 @@ async fn raft_status_on_leader(net: &Federation, org: &str, raft: &str) -> serde
 #[tokio::test(flavor = "multi_thread")]
 async fn a_promoted_member_becomes_a_voter_and_a_demoted_steward_a_learner() {
     let _serial = SERIAL.lock().await;
-    let net = Federation::up(env!("CARGO_BIN_EXE_ossa"), 4, 3).expect("testnet up");
+    let mut net = Federation::up(env!("CARGO_BIN_EXE_ossa"), 4, 3).expect("testnet up");
     let learner = raft_status_on_leader(&net, "org3", "learner").await;
     assert!(learner["lag"].as_u64().is_some(), "the leader reports a member's lag: {learner}");
 
@@ -153,6 +153,25 @@ async fn a_promoted_member_becomes_a_voter_and_a_demoted_steward_a_learner() {
     assert_eq!(approved.body["proposal"]["status"], "active", "{}", approved.body);
     let voter = raft_status_on_leader(&net, "org3", "voter").await;
     assert_eq!(voter["role"], "steward");
+
+    // The promoted voter counts: with the old leader killed, three of the four voters elect a
+    // new leader and commit.
+    let old_leader = net.wait_until("a leader is known", SETTLE, || net.leader_seen_by(3)).await.expect("leader");
+    net.kill(old_leader).expect("kill");
+    let survivor = (old_leader + 1) % net.len();
+    let committed = net
+        .wait_until("a write commits without the old leader", SETTLE, || async {
+            let leader = net.leader_seen_by(survivor).await.filter(|l| *l != old_leader)?;
+            (net.create_tenant(leader, "after-leader-loss").await.ok()?.status == 201).then_some(())
+        })
+        .await;
+    assert!(committed.is_ok(), "a new leader commits with the promoted voter");
+    net.restart(old_leader).expect("restart");
+    net.wait_until("the old leader is back", SETTLE, || async {
+        (net.get(old_leader, "/ready").await.ok()?.status == 200).then_some(())
+    })
+    .await
+    .expect("ready");
 
     // Back to three: org1 is demoted and stays on as a learner; writes still commit.
     let proposed = post_json(&net, 3, "/v1/governance/role-changes", json!({ "org": "org1", "role": "member" })).await;
