@@ -227,27 +227,25 @@ pub async fn start(options: &UpOptions, progress: Progress) -> anyhow::Result<Te
     Ok(manifest)
 }
 
-/// Restarts the stopped testnet of `dir` exactly as it was (its nodes keep their data, keys
-/// and ports), founder first; refuses if any of its nodes is still running.
+/// Restarts the stopped nodes of the testnet of `dir` exactly as they were (they keep their
+/// data, keys and ports), leaving running ones alone, and waits until all are ready.
 async fn restart(dir: &Path, progress: Progress) -> anyhow::Result<TestnetManifest> {
     let mut manifest = TestnetManifest::load(dir)?;
-    let running: Vec<String> =
-        manifest.nodes.iter().filter(|n| process_alive(n.pid)).map(|n| format!("{} (pid {})", n.org, n.pid)).collect();
-    if !running.is_empty() {
-        bail!(
-            "the testnet in {} is running ({}); stop it with `ossa testnet down --dir {0}`, or remove the directory for a new one",
-            dir.display(),
-            running.join(", ")
-        );
-    }
     let exe = std::env::current_exe().context("cannot find the ossa executable")?;
     let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
-    progress.line(format_args!(
-        "restarting the existing testnet in {} ({} nodes; remove the directory for a new one)",
-        dir.display(),
-        manifest.nodes.len()
-    ));
-    for node in &mut manifest.nodes {
+    let stopped: Vec<usize> = (0..manifest.nodes.len()).filter(|i| !process_alive(manifest.nodes[*i].pid)).collect();
+    if stopped.is_empty() {
+        progress.line(format_args!("every node of the testnet in {} is running", dir.display()));
+    } else {
+        progress.line(format_args!(
+            "restarting {} of the {} nodes of the existing testnet in {} (remove the directory for a new one)",
+            stopped.len(),
+            manifest.nodes.len(),
+            dir.display()
+        ));
+    }
+    for i in stopped {
+        let node = &mut manifest.nodes[i];
         node.pid = start_node(&exe, &node.dir)?;
     }
     manifest.save(dir)?;

@@ -484,7 +484,8 @@ impl RunArgs {
 
 #[derive(Debug, Subcommand)]
 enum TestnetCommand {
-    /// Create a CA and N orgs, start N nodes on loopback and wait until all are ready.
+    /// Create a CA and N orgs, start N nodes on loopback and wait until all are ready. On a
+    /// directory that holds a testnet, restart its stopped nodes as they were instead.
     Up {
         /// Number of nodes.
         #[arg(long, default_value_t = 3)]
