@@ -157,7 +157,10 @@ async fn forged_and_replayed_observations_change_nothing() {
     .await
     .expect("directory");
     observe(&net, 1, &agent, "success", 1).await;
-    let before = agreed_scores(&net, "every node counted org1's observation", |_| true).await;
+    let before = agreed_scores(&net, "every node counted org1's observation", |s| {
+        s.len() == 3 && score_of(s, "org0") > score_of(s, "org1")
+    })
+    .await;
 
     // An admitted peer (a certificate of the federation's CA) that is not a registry member.
     let ca = FederationCa::load(net.ca_dir()).expect("ca");

@@ -12,7 +12,7 @@
 //!    such steward), then shares and scores ([`super::share`]).
 //! 5. Agent scores ([`super::agent`]) from the org scores and the agents' own counters.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::agent::{agent_score, WeightedCounts};
 use super::eigen::global_trust;
@@ -117,6 +117,8 @@ impl TrustLedger {
             let Some(counts) = buckets.decayed(&clock) else { continue };
             counted.insert((i, j), counts);
         }
+        let mut trusts_someone = vec![false; n];
+        let mut complaints: BTreeMap<u32, BTreeSet<usize>> = BTreeMap::new();
         for (&(i, j), &counts) in &counted {
             let penalties = penalty_weight.get(&(i, j)).copied().unwrap_or(0);
             evidence[j as usize].add(counts, penalties);
@@ -124,16 +126,19 @@ impl TrustLedger {
             let opinion = s - f - k * v - kp * i128::from(penalties);
             if opinion > 0 && !convicted[j as usize] {
                 opinions.push((i, j, u64::try_from(opinion).unwrap_or(u64::MAX)));
+                trusts_someone[i as usize] = true;
+            } else {
+                complaints.entry(i).or_default().insert(j as usize);
             }
         }
         for (&(i, j), &penalties) in &penalty_weight {
             if !counted.contains_key(&(i, j)) {
                 evidence[j as usize].add([0; 3], penalties);
+                complaints.entry(i).or_default().insert(j as usize);
             }
         }
 
         // Global trust.
-        let rows = SparseRows::build(n, opinions, config.alpha_permille);
         let mut pretrusted: Vec<usize> = sorted_names(stewards)
             .iter()
             .filter_map(|s| names.binary_search(s).ok())
@@ -142,6 +147,20 @@ impl TrustLedger {
         if pretrusted.is_empty() {
             pretrusted = (0..n).filter(|&i| !convicted[i]).collect();
         }
+        // An org that trusts no one would hand its trust to the pre-trusted orgs, including the
+        // ones it complains about; it hands it, evenly, to the pre-trusted orgs it has no
+        // complaint about instead (to all of them if it complains about every one). So failures
+        // reported by a single observer still lower the subject's global trust.
+        for (i, complained) in complaints {
+            if trusts_someone[i as usize] {
+                continue;
+            }
+            let rest: Vec<usize> = pretrusted.iter().copied().filter(|p| !complained.contains(p)).collect();
+            if !rest.is_empty() && rest.len() < pretrusted.len() {
+                opinions.extend(rest.into_iter().filter_map(|p| Some((i, u32::try_from(p).ok()?, 1))));
+            }
+        }
+        let rows = SparseRows::build(n, opinions, config.alpha_permille);
         let epsilon = ONE_Q63 >> config.convergence_bits;
         let global = global_trust(&rows, &pretrusted, config.max_iterations, epsilon);
         let share = shares(&global.trust);

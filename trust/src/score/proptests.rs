@@ -138,6 +138,7 @@ impl Fed {
         let mut seen = HashSet::new();
         let mut convicted = vec![false; n];
         let mut penalty = vec![vec![0f64; n]; n];
+        let mut reported = vec![vec![false; n]; n];
         for p in &self.penalties {
             let (r, s) = (index(&p.reporter_org), index(&p.subject_org));
             if r == s || !seen.insert((r, s, p.evidence_id.clone())) {
@@ -148,10 +149,15 @@ impl Fed {
                 PenaltyKind::InvalidSignature => penalty[r][s] += weight(p.at_ms),
             }
         }
+        for p in &self.penalties {
+            let (r, s) = (index(&p.reporter_org), index(&p.subject_org));
+            reported[r][s] |= r != s && !convicted[r];
+        }
         let mut opinion = vec![vec![0f64; n]; n];
         for o in &self.observations {
             let (i, j) = (index(&o.observer_org), index(&o.subject_org));
             if i != j {
+                reported[i][j] |= !convicted[i];
                 opinion[i][j] += weight(o.at_ms)
                     * match o.outcome {
                         Outcome::Success => 1.0,
@@ -181,7 +187,14 @@ impl Fed {
                     })
                     .collect();
                 let sum: f64 = row.iter().sum();
-                (sum > 0.0).then(|| row.iter().map(|s| s / sum).collect())
+                if sum > 0.0 {
+                    return Some(row.iter().map(|s| s / sum).collect());
+                }
+                // No one trusted: the pre-trusted orgs it reported nothing about, if that
+                // excludes any (see `compute`).
+                let rest: Vec<usize> = pretrust.iter().copied().filter(|&j| !reported[i][j]).collect();
+                (!rest.is_empty() && rest.len() < pretrust.len())
+                    .then(|| (0..n).map(|j| if rest.contains(&j) { 1.0 / rest.len() as f64 } else { 0.0 }).collect())
             })
             .collect();
         let a = f64::from(config.alpha_permille) / 1000.0;

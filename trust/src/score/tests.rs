@@ -111,6 +111,19 @@ fn good_service_earns_trust_and_bad_service_loses_it() {
 }
 
 #[test]
+fn failures_reported_by_a_single_observer_lower_the_subject_below_its_peers() {
+    let mut feed = Feed::new();
+    let before = feed.scores(NOW);
+    assert_eq!(score_of(&before, "s2"), score_of(&before, "s1"));
+    feed.observe("s0", "s2", Outcome::Failure, 10, NOW);
+    let after = feed.scores(NOW);
+    assert!(score_of(&after, "s2") < score_of(&after, "s1"), "s0 withholds its trust from s2: {after:?}");
+    assert!(score_of(&after, "s2") < score_of(&before, "s2"));
+    let total: u64 = after.orgs.iter().map(|o| o.share).sum();
+    assert_eq!(total, SHARE_SCALE, "still a distribution");
+}
+
+#[test]
 fn reports_from_and_about_non_members_are_ignored() {
     let mut feed = Feed::new();
     feed.observe("s0", "a", Outcome::Success, 5, NOW - DAY);
