@@ -52,11 +52,6 @@ struct OwnCheckpoint {
 }
 
 impl OwnCheckpoints {
-    /// The latest signed note, if any.
-    pub fn latest(&self) -> Option<String> {
-        self.read().back().map(|c| c.note.clone())
-    }
-
     /// The latest note with at least `min_cosigners` cosignatures.
     pub fn latest_cosigned(&self, min_cosigners: usize) -> Option<String> {
         self.read().iter().rev().find(|c| c.cosigners >= min_cosigners).map(|c| c.note.clone())

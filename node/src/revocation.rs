@@ -3,11 +3,12 @@
 //! A revocation takes effect when the Raft entry that completes its quorum is applied
 //! (`ossa_consensus::ProposalAction::Revoke`): the org leaves `members` for `revoked`. From then on the
 //! checks that ask "is this a member?" refuse it everywhere: its agent records, observations
-//! and checkpoints fail validation and its agents drop out of discovery. What the registry
+//! and checkpoints fail validation. What the registry
 //! cannot do by itself, [`run_enforcer`] does within [`ENFORCE_PERIOD`] of the apply:
 //!
 //! - hands the revoked set to the swarm, which disconnects and bans the org's node and refuses
 //!   it at admission from then on (reason `revoked`, sent to the refused node);
+//! - removes the org's agent records from the directory, so they are neither found nor synced;
 //! - on the Raft leader, removes the org's node from the Raft membership (openraft changes
 //!   membership through joint consensus, so the remaining voters keep their quorum);
 //! - audits the enforcement (`federation.revoked`) and logs it.
@@ -55,6 +56,11 @@ pub async fn run_enforcer(node: Arc<NodeContext>) {
             }
             for org in orgs.difference(&enforced) {
                 audit(&node, &revoked[org], started);
+                match node.agents.directory().remove_org(org) {
+                    Ok(0) => {}
+                    Ok(removed) => tracing::info!(%org, removed, "revoked org's agent records removed"),
+                    Err(err) => tracing::warn!(%err, "cannot remove a revoked org's agent records"),
+                }
             }
             (enforced, started) = (orgs, true);
         }

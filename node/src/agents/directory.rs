@@ -223,14 +223,23 @@ impl Directory {
 
     /// Drops records (and tombstones) whose expiry has passed. Returns how many.
     pub fn sweep_expired(&self, now_ms: u64) -> Result<usize, sled::Error> {
+        self.remove_where(|record| record.expires_at_ms <= now_ms)
+    }
+
+    /// Removes every record of `org` (a revoked org: its records are refused from now on, so
+    /// none may be served, found or synced either); returns how many.
+    pub fn remove_org(&self, org: &str) -> Result<usize, sled::Error> {
+        self.remove_where(|record| record.org == org)
+    }
+
+    fn remove_where(&self, doomed: impl Fn(&pb::AgentRecord) -> bool) -> Result<usize, sled::Error> {
         let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
-        let expired: Vec<Key> =
-            index.records.iter().filter(|(_, v)| v.record.expires_at_ms <= now_ms).map(|(k, _)| k.clone()).collect();
-        for key in &expired {
+        let keys: Vec<Key> = index.records.iter().filter(|(_, v)| doomed(&v.record)).map(|(k, _)| k.clone()).collect();
+        for key in &keys {
             self.tree.remove(tree_key(&key.0, &key.1))?;
             index.remove(key);
         }
-        Ok(expired.len())
+        Ok(keys.len())
     }
 
     /// Up to `limit` stored records (raw signed bytes, tombstones included) after `after`, in
@@ -317,5 +326,23 @@ mod tests {
         assert!(reopened.find(&Query::default(), 10_000).is_empty());
         assert_eq!(reopened.sweep_expired(10_000).expect("sweep"), 2);
         assert!(reopened.is_empty());
+    }
+
+    #[test]
+    fn a_revoked_orgs_records_are_removed_and_stay_removed_after_a_restart() {
+        let db = sled::Config::new().temporary(true).open().expect("db");
+        let directory = Directory::open(&db).expect("open");
+        directory.insert(record("t", "a", 1, &["summarize"], false)).expect("acme's");
+        let mut other = record("u", "b", 1, &["summarize"], false).record;
+        other.org = "globex".into();
+        let raw = pb::SignedRecord { payload: other.encode_to_vec(), signer: vec![0; 32], signature: vec![0; 64] };
+        directory.insert(VerifiedRecord { record: other, raw: raw.encode_to_vec() }).expect("globex's");
+        assert_eq!(directory.remove_org("acme").expect("remove"), 1);
+        let summarizers = Query { capability: Some("summarize".into()), ..Default::default() };
+        assert_eq!(ids(directory.find(&summarizers, 0)), ["b"]);
+        drop(directory);
+        let reopened = Directory::open(&db).expect("reopen");
+        assert_eq!(ids(reopened.find(&summarizers, 0)), ["b"]);
+        assert_eq!(reopened.remove_org("acme").expect("again"), 0);
     }
 }

@@ -52,11 +52,7 @@ fn find_ranked(node: &NodeContext, params: SearchQuery) -> Result<Vec<RankedAgen
     if min_trust > ossa_trust::MAX_SCORE {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_query", "min_trust is a score from 0 to 1000"));
     }
-    let mut found = node.agents.find(&AgentQuery { capability, tenant, tier });
-    // A revoked org's agents drop out of discovery at once (its records stay until they expire).
-    let registry = node.consensus.registry.read();
-    found.retain(|agent| registry.registry.members.contains_key(&agent.org));
-    drop(registry);
+    let found = node.agents.find(&AgentQuery { capability, tenant, tier });
     Ok(node.trust.rank(found, Ranking { min_trust, include_quarantined }))
 }
 
