@@ -548,6 +548,26 @@ mod tests {
     }
 
     #[test]
+    fn bad_role_changes_and_revocations_are_refused_and_change_nothing() {
+        let mut registry = federation(&["a", "b", "c"], &["m"]);
+        let before = registry.clone();
+        let change =
+            |org: &str, role, force| RegistryCommand::ProposeRoleChange { org: org.into(), role, force, at_ms: 1 };
+        let revoke = |org: &str| RegistryCommand::ProposeRevocation { org: org.into(), reason: "x".into(), at_ms: 1 };
+        let cases = [
+            (change("stranger", MemberRole::Steward, false), RefusalCode::NotFound),
+            (change("b", MemberRole::Member, false), RefusalCode::Conflict),
+            (change("m", MemberRole::Member, false), RefusalCode::Conflict),
+            (revoke("stranger"), RefusalCode::NotFound),
+        ];
+        for (index, (command, expected)) in cases.into_iter().enumerate() {
+            let response = apply(&mut registry, 2 + index as u64, "a", command.clone());
+            assert_eq!(code(&response), Some(expected), "{command:?}: {response:?}");
+        }
+        assert_eq!(registry, before);
+    }
+
+    #[test]
     fn role_changes_keep_an_odd_steward_count_unless_forced() {
         let mut registry = federation(&["a", "b", "c"], &["m", "n"]);
         let change =

@@ -19,6 +19,7 @@ mod log_store;
 mod network;
 mod records;
 mod registry;
+mod rotation;
 mod state_machine;
 mod transport;
 mod types;
@@ -38,6 +39,7 @@ pub use registry::{
     Change, Member, MemberRole, NodeId, Proposal, RefusalCode, Registry, RegistryCommand, RegistryResponse, Revocation,
     Tenant,
 };
+pub use rotation::{KeyRotation, MAX_ROTATION_GRACE_MS};
 pub use state_machine::{AppliedState, RegistryReader, RegistryStateMachine};
 pub use transport::{serve, RaftRpc, RaftRpcReply, RaftTransport, TransportError};
 pub use types::{Entry, MemberNode, Raft, StorageError, TypeConfig};

@@ -3,7 +3,8 @@
 //! One key per record, so an applied entry writes only what it changed:
 //! `member/<org>`, `tenant/<name>`, `tenant_policy/<tenant>` (the tenant's version history),
 //! `federation_policy` (the federation's version history), `proposal/<id, 20 digits>` and
-//! `revoked/<org>` (which outranks the org's `member/` record, left in place).
+//! `revoked/<org>` (which outranks the org's `member/` record, left in place) and
+//! `rotation/<org>` (the org's key rotation history).
 //! Values are JSON. Keys under `meta/` belong to the state machine itself and are not records.
 
 use crate::registry::Change;
@@ -14,6 +15,7 @@ const TENANT_POLICY: &str = "tenant_policy/";
 const FEDERATION_POLICY: &str = "federation_policy";
 const PROPOSAL: &str = "proposal/";
 const REVOKED: &str = "revoked/";
+const ROTATION: &str = "rotation/";
 
 /// The key and JSON value of a record.
 pub fn encode(change: &Change) -> Result<(Vec<u8>, Vec<u8>), serde_json::Error> {
@@ -24,6 +26,7 @@ pub fn encode(change: &Change) -> Result<(Vec<u8>, Vec<u8>), serde_json::Error> 
         Change::FederationPolicies(versions) => (FEDERATION_POLICY.to_owned(), serde_json::to_vec(versions)?),
         Change::Proposal(p) => (format!("{PROPOSAL}{:020}", p.id), serde_json::to_vec(p)?),
         Change::Revoked(r) => (format!("{REVOKED}{}", r.org), serde_json::to_vec(r)?),
+        Change::KeyRotations(org, history) => (format!("{ROTATION}{org}"), serde_json::to_vec(history)?),
     };
     Ok((key.into_bytes(), value))
 }
@@ -42,6 +45,8 @@ pub fn decode(key: &str, value: &[u8]) -> Option<Result<Change, serde_json::Erro
         serde_json::from_slice(value).map(Change::Proposal)
     } else if key.starts_with(REVOKED) {
         serde_json::from_slice(value).map(Change::Revoked)
+    } else if let Some(org) = key.strip_prefix(ROTATION) {
+        serde_json::from_slice(value).map(|history| Change::KeyRotations(org.to_owned(), history))
     } else {
         return None;
     };
@@ -75,6 +80,19 @@ mod tests {
                 proposal: 4,
                 raft_index: 5,
             }),
+            Change::KeyRotations(
+                "acme".into(),
+                vec![crate::rotation::KeyRotation {
+                    org: "acme".into(),
+                    old_peer_id: "p".into(),
+                    old_node_id: 1,
+                    new_peer_id: "q".into(),
+                    new_node_id: 2,
+                    at_ms: 6,
+                    retire_at_ms: 7,
+                    raft_index: 8,
+                }],
+            ),
         ];
         for record in records {
             let (key, value) = encode(&record).expect("encode");

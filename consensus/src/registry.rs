@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::governance::{Governance, GovernanceProposal, PolicyVersion};
+use crate::rotation::KeyRotation;
 
 /// Raft node id. Derived by the node from its libp2p peer id (see `ossa-node`).
 pub type NodeId = u64;
@@ -139,6 +140,18 @@ pub enum RegistryCommand {
         /// When the proposal was made (Unix ms, from the node that accepted it).
         at_ms: u64,
     },
+    /// Replace the proposing org's node key (see [`crate::KeyRotation`]); proposed by the org's
+    /// own node once the federation CA has issued a certificate for the new key.
+    RotateKey {
+        /// Peer id of the new key.
+        new_peer_id: String,
+        /// Raft node id of the new key.
+        new_node_id: NodeId,
+        /// How long the old key is still honoured, in ms.
+        grace_ms: u64,
+        /// When the rotation was proposed (Unix ms, from the org's node).
+        at_ms: u64,
+    },
     /// Approve a pending proposal (stewards only).
     ApproveProposal {
         /// Proposal id (the Raft index that created it).
@@ -158,6 +171,7 @@ impl RegistryCommand {
             Self::ProposeFederationPolicy { .. } => "policy.propose",
             Self::ProposeRevocation { .. } => "governance.propose_revocation",
             Self::ProposeRoleChange { .. } => "governance.propose_role_change",
+            Self::RotateKey { .. } => "registry.rotate_key",
             Self::ApproveProposal { .. } => "policy.approve",
         }
     }
@@ -216,6 +230,11 @@ pub enum RegistryResponse {
         /// The proposal as stored.
         proposal: GovernanceProposal,
     },
+    /// The proposing org's key was rotated.
+    KeyRotated {
+        /// The rotation as stored.
+        rotation: KeyRotation,
+    },
     /// The command broke a rule; nothing changed.
     Refused {
         /// What kind of refusal (maps to an HTTP status).
@@ -268,6 +287,9 @@ pub struct Registry {
     /// Revoked orgs by name (no longer in `members`).
     #[serde(default)]
     pub revoked: BTreeMap<String, Revocation>,
+    /// Each org's key rotations, oldest first.
+    #[serde(default)]
+    pub rotations: BTreeMap<String, Vec<KeyRotation>>,
 }
 
 /// One record that `apply` changed, so storage can persist just that.
@@ -285,6 +307,8 @@ pub enum Change {
     Proposal(GovernanceProposal),
     /// This org was revoked (and so is no longer a member).
     Revoked(Revocation),
+    /// This org's key rotation history changed.
+    KeyRotations(String, Vec<KeyRotation>),
 }
 
 impl Registry {
@@ -298,6 +322,7 @@ impl Registry {
         }
         records.extend(self.proposals.values().cloned().map(Change::Proposal));
         records.extend(self.revoked.values().cloned().map(Change::Revoked));
+        records.extend(self.rotations.iter().map(|(org, history)| Change::KeyRotations(org.clone(), history.clone())));
         records
     }
 
@@ -322,6 +347,9 @@ impl Registry {
             Change::Revoked(r) => {
                 self.members.remove(&r.org);
                 self.revoked.insert(r.org.clone(), r);
+            }
+            Change::KeyRotations(org, history) => {
+                self.rotations.insert(org, history);
             }
         }
         for org in self.revoked.keys() {
@@ -352,6 +380,10 @@ impl Registry {
             RegistryCommand::AddMember { org, peer_id, node_id, role } => {
                 if self.revoked.contains_key(org) {
                     let reason = format!("org {org:?} was revoked and cannot rejoin");
+                    return (RegistryResponse::refused(RefusalCode::Forbidden, reason), vec![]);
+                }
+                if self.is_rotated_away(org, peer_id) {
+                    let reason = format!("org {org:?} rotated its key away from peer {peer_id}; that key is retired");
                     return (RegistryResponse::refused(RefusalCode::Forbidden, reason), vec![]);
                 }
                 // A known org keeps the role governance gave it, whatever its certificate says.
@@ -390,6 +422,9 @@ impl Registry {
             }
             RegistryCommand::ApproveProposal { id, at_ms } => {
                 crate::governance::approve(self, index, &proposal.by, *id, *at_ms)
+            }
+            command @ RegistryCommand::RotateKey { .. } => {
+                crate::rotation::rotate_key(self, index, &proposal.by, command)
             }
         }
     }

@@ -68,6 +68,8 @@ pub struct NodeContext {
     pub advertise: Vec<Multiaddr>,
     /// When this node's org certificate expires (Unix seconds).
     pub cert_expires_at: u64,
+    /// The federation CA certificate (DER), to check certificates the operator hands in.
+    pub ca_der: Vec<u8>,
     /// Whether `PUT /v1/testing/partition` is served (`[testing] fault_injection`).
     pub fault_injection: bool,
 }
@@ -129,7 +131,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
             listen,
             bootstrap,
             cert_der,
-            admission: Admission::new(ca_der),
+            admission: Admission::new(ca_der.clone()),
             admission_timeout: Duration::from_secs(config.admission.timeout_secs),
             ban: Duration::from_secs(config.admission.ban_secs),
             topics: vec![
@@ -171,6 +173,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         policies: PolicyEngine::default(),
         advertise,
         cert_expires_at: cert.not_after,
+        ca_der,
         fault_injection: config.testing.fault_injection,
     });
     tracing::info!(org = %node.org, %peer_id, node_id, role = %node.role, federation = %node.federation, "node starting");
@@ -181,6 +184,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     tokio::spawn(crate::agents::sync::run_sync(node.clone()));
     tokio::spawn(crate::trust_scores::run_scoring(node.clone()));
     tokio::spawn(crate::revocation::run_enforcer(node.clone()));
+    tokio::spawn(crate::key_rotation::run_retirement(node.clone()));
     tokio::spawn(crate::voters::run_reconciler(node.clone()));
     tokio::spawn(crate::expiry::run_expiry_warnings(node.clone()));
     tokio::spawn(crate::checkpoints::run_checkpointer(

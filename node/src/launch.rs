@@ -246,11 +246,27 @@ async fn restart(dir: &Path, progress: Progress) -> anyhow::Result<TestnetManife
     }
     for i in stopped {
         let node = &mut manifest.nodes[i];
+        refresh_peer_id(node)?;
         node.pid = start_node(&exe, &node.dir)?;
     }
     manifest.save(dir)?;
     wait_ready(&client, &manifest.nodes, progress).await?;
     Ok(manifest)
+}
+
+/// Takes the node's peer id from its key file again: `ossa org rotate` may have replaced it.
+fn refresh_peer_id(node: &mut TestnetNode) -> anyhow::Result<()> {
+    let key_file = NodeDir::new(&node.dir).key();
+    let pem = std::fs::read_to_string(&key_file).with_context(|| format!("cannot read {}", key_file.display()))?;
+    let key = ossa_trust::NodeKey::from_pkcs8_pem(&pem).with_context(|| format!("{}", key_file.display()))?;
+    let peer_id = crate::admission::peer_id_of_key(&key.public_key()).context("node key is not ed25519")?.to_string();
+    if peer_id != node.peer_id {
+        if let Some((addr, _)) = node.p2p.rsplit_once("/p2p/") {
+            node.p2p = format!("{addr}/p2p/{peer_id}");
+        }
+        node.peer_id = peer_id;
+    }
+    Ok(())
 }
 
 /// Starts `ossa node run --dir NODE_DIR` (the executable `exe`) in its own process group,

@@ -12,7 +12,8 @@
 //! - [`agents`] imports manifests, signs agent records, gossips them and keeps the directory;
 //!   [`router`] hands inbound requests and gossip to their component.
 //! - [`revocation`] enforces revocations decided by governance (connections, Raft);
-//!   [`voters`] makes the Raft voters follow the stewards after promotions and demotions.
+//!   [`voters`] makes the Raft voters follow the stewards after promotions and demotions;
+//!   [`key_rotation`] replaces an org's node key and retires the old one.
 //! - [`trust_scores`] signs and checks observations and turns them into EigenTrust scores
 //!   and circuit breaker quarantines.
 //! - [`authz`] decides Cedar authorization requests against the replicated policy sets.
@@ -33,6 +34,7 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod expiry;
+pub mod key_rotation;
 pub mod launch;
 pub mod membership;
 pub mod metrics;

@@ -197,6 +197,11 @@ pub async fn handle_join(node: &NodeContext, from: AdmittedPeer, addrs: Vec<Stri
         let message = format!("org {:?} has been revoked by the federation", from.org);
         return pb::RaftResponse { body: Some(raft_response::Body::Error(message)) };
     }
+    if node.consensus.registry.read().registry.is_rotated_away(&from.org, &from.peer_id.to_string()) {
+        let message =
+            format!("org {:?} rotated its key away from peer {}; restart on the new key", from.org, from.peer_id);
+        return pb::RaftResponse { body: Some(raft_response::Body::Error(message)) };
+    }
     let id = node_id_of(&from.peer_id);
     let joiner = MemberNode { org: from.org.clone(), peer_id: from.peer_id.to_string(), addrs };
     let membership = raft.metrics().borrow().membership_config.membership().clone();

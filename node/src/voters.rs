@@ -6,6 +6,10 @@
 //! its replication has caught up to within [`CATCH_UP_LAG`] entries, so a lagging voter never
 //! holds up commits; a demoted steward's node stays on as a learner. Revoked nodes are left to
 //! [`crate::revocation`], which removes them outright.
+//!
+//! After a key rotation ([`crate::key_rotation`]) the org's node comes back under a new node
+//! id: the old id leaves once the new one holds its place (a voter for a voter, any member of
+//! the group for a learner), or once the old key is retired, first as a voter, then outright.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -14,6 +18,7 @@ use std::time::Duration;
 use ossa_consensus::openraft::{ChangeMembers, ServerState};
 use ossa_consensus::MemberRole;
 
+use crate::clock::now_ms;
 use crate::daemon::NodeContext;
 
 /// How often the leader compares voters and stewards.
@@ -44,12 +49,35 @@ fn next_change(node: &NodeContext) -> Option<ChangeMembers<u64, ossa_consensus::
         return None;
     }
     let membership = metrics.membership_config.membership();
-    let (stewards, members): (BTreeSet<u64>, BTreeSet<u64>) = {
+    let voters: BTreeSet<u64> = membership.voter_ids().collect();
+    let (stewards, members, rotated_away): (BTreeSet<u64>, BTreeSet<u64>, BTreeSet<u64>) = {
         let registry = &node.consensus.registry.read().registry;
         let of = |role| registry.members.values().filter(|m| m.role == role).map(|m| m.node_id).collect();
-        (of(MemberRole::Steward), of(MemberRole::Member))
+        let now = now_ms();
+        let rotated_away = registry
+            .rotations
+            .values()
+            .flatten()
+            .filter(|r| {
+                let replaced = if voters.contains(&r.old_node_id) {
+                    voters.contains(&r.new_node_id)
+                } else {
+                    membership.get_node(&r.new_node_id).is_some()
+                };
+                membership.get_node(&r.old_node_id).is_some()
+                    && (replaced || !registry.speaks_for(&r.org, &r.old_peer_id, now))
+            })
+            .map(|r| r.old_node_id)
+            .collect();
+        (of(MemberRole::Steward), of(MemberRole::Member), rotated_away)
     };
-    let voters: BTreeSet<u64> = membership.voter_ids().collect();
+    let old_voters: BTreeSet<u64> = voters.intersection(&rotated_away).copied().collect();
+    if !old_voters.is_empty() && old_voters.len() < voters.len() {
+        return Some(ChangeMembers::RemoveVoters(old_voters));
+    }
+    if !rotated_away.is_empty() && old_voters.is_empty() {
+        return Some(ChangeMembers::RemoveNodes(rotated_away));
+    }
     let demoted: BTreeSet<u64> = voters.intersection(&members).copied().collect();
     if !demoted.is_empty() && demoted.len() < voters.len() {
         return Some(ChangeMembers::RemoveVoters(demoted));

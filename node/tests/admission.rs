@@ -7,7 +7,7 @@ use std::time::Duration;
 use libp2p::{Multiaddr, PeerId};
 use ossa_node::swarm::NetworkClient;
 use ossa_node::wire::pb::{self, raft_request};
-use ossa_testnet::{certificate_for, in_process_peer, Federation};
+use ossa_testnet::{certificate_for, expired_certificate_for, in_process_peer, Federation};
 use ossa_trust::{FederationCa, NodeKey};
 
 const SETTLE: Duration = Duration::from_secs(20);
@@ -61,4 +61,25 @@ async fn foreign_ca_and_wrong_key_peers_are_refused_and_nothing_they_send_is_app
         let members = net.get(i, "/v1/members").await.expect("members").body;
         assert_eq!(members.as_array().map(Vec::len), Some(3), "node {i}: {members}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_certificate_is_refused_with_the_reason() {
+    let net = Federation::up(env!("CARGO_BIN_EXE_ossa"), 3, 3).expect("testnet up");
+    let target = net.node(1);
+    let target_peer: PeerId = target.peer_id.parse().expect("peer id");
+    let p2p: Multiaddr = target.p2p.parse().expect("multiaddr");
+    let target_addr: Multiaddr = target.p2p.rsplit_once("/p2p/").expect("p2p suffix").0.parse().expect("addr");
+    let ca = FederationCa::load(net.ca_dir()).expect("ca");
+    let key = NodeKey::generate();
+    let expired = expired_certificate_for(&ca, "lapsed", &key).expect("cert");
+    let lapsed = in_process_peer(&key, &expired, ca.cert_der().to_vec(), p2p, vec![]).expect("peer");
+
+    let command = serde_json::json!({ "type": "create_tenant", "name": "from-an-expired-cert" });
+    let request = pb::RaftRequest { body: Some(raft_request::Body::ClientWrite(command.to_string().into_bytes())) };
+    let refused = lapsed.request(target_peer, vec![target_addr], request, SETTLE).await.expect_err("refused");
+    assert!(refused.to_string().contains("expired"), "the refused peer is told why: {refused}");
+    let metrics = net.get_text(1, "/metrics").await.expect("metrics");
+    assert!(refusals(&metrics, "expired") >= 1, "the refusal is counted by reason");
+    assert!(!net.tenants(1).await.expect("tenants").iter().any(|t| t == "from-an-expired-cert"));
 }

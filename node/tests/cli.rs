@@ -100,3 +100,53 @@ fn audit_verify_names_the_first_bad_entry() {
     assert!(!bad.status.success());
     assert!(stderr(&bad).contains("entry 3"), "{}", stderr(&bad));
 }
+
+#[test]
+fn a_node_with_an_expired_certificate_refuses_to_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    assert!(ossa(&["federation", "init", "--name", "fed", "--out", "ca"], d).status.success());
+    assert!(ossa(&["org", "init", "--name", "acme", "--dir", "acme"], d).status.success());
+    let ca = ossa_trust::FederationCa::load(&d.join("ca")).expect("ca");
+    let key_pem = std::fs::read_to_string(d.join("acme/node.key")).expect("key");
+    let key = ossa_trust::NodeKey::from_pkcs8_pem(&key_pem).expect("pem");
+    let expired = ossa_testnet::expired_certificate_for(&ca, "acme", &key).expect("cert");
+    std::fs::write(d.join("acme/org.pem"), expired).expect("write");
+    std::fs::write(d.join("acme/ca.pem"), ca.cert_pem()).expect("write");
+    let run = ossa(&["node", "run", "--dir", "acme", "--listen", "/ip4/127.0.0.1/tcp/0", "--api", "127.0.0.1:0"], d);
+    assert!(!run.status.success());
+    assert!(stderr(&run).contains("expired"), "{}", stderr(&run));
+}
+
+#[test]
+fn org_rotate_checks_its_files_and_changes_nothing_when_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    assert!(ossa(&["federation", "init", "--name", "fed", "--out", "ca"], d).status.success());
+    assert!(ossa(&["org", "init", "--name", "acme", "--dir", "acme"], d).status.success());
+    let early = ossa(&["org", "rotate", "--dir", "acme"], d);
+    assert!(!early.status.success());
+    assert!(stderr(&early).contains("no org certificate"), "{}", stderr(&early));
+    assert!(!d.join("acme/rotation").exists());
+
+    let admit = ["federation", "admit", "--ca", "ca", "--csr", "acme/org.csr", "--out", "acme/org.pem"];
+    assert!(ossa(&admit, d).status.success());
+    let unprepared = ossa(&["org", "rotate", "--dir", "acme", "--cert", "acme/org.pem"], d);
+    assert!(!unprepared.status.success());
+    assert!(stderr(&unprepared).contains("no rotation prepared"), "{}", stderr(&unprepared));
+
+    let prepared = ossa(&["org", "rotate", "--dir", "acme"], d);
+    assert!(prepared.status.success(), "{}", stderr(&prepared));
+    assert!(d.join("acme/rotation/node.key").exists() && d.join("acme/rotation/org.csr").exists());
+    let twice = ossa(&["org", "rotate", "--dir", "acme"], d);
+    assert!(!twice.status.success(), "a prepared rotation is not overwritten");
+    assert!(stderr(&twice).contains("already prepared"), "{}", stderr(&twice));
+
+    // The current certificate is for the old key, not the prepared one.
+    let key = std::fs::read(d.join("acme/node.key")).expect("key");
+    let wrong = ossa(&["org", "rotate", "--dir", "acme", "--cert", "acme/org.pem"], d);
+    assert!(!wrong.status.success());
+    assert!(stderr(&wrong).contains("was not issued for the key"), "{}", stderr(&wrong));
+    assert_eq!(std::fs::read(d.join("acme/node.key")).expect("key"), key, "nothing installed");
+    assert!(!d.join("acme/retired").exists());
+}

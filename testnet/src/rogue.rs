@@ -38,7 +38,17 @@ pub fn in_process_peer(
 
 /// A certificate for `org` on `key`, issued by `ca` (as a steward).
 pub fn certificate_for(ca: &FederationCa, org: &str, key: &NodeKey) -> anyhow::Result<String> {
+    Ok(ca.admit(&csr_for(org, key)?, Role::Steward, 30)?)
+}
+
+/// A certificate for `org` on `key`, issued by `ca` (as a steward), that expired a day ago.
+pub fn expired_certificate_for(ca: &FederationCa, org: &str, key: &NodeKey) -> anyhow::Result<String> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64;
+    const DAY: i64 = 86_400;
+    Ok(ca.admit_with_validity(&csr_for(org, key)?, Role::Steward, now - 30 * DAY, now - DAY)?)
+}
+
+fn csr_for(org: &str, key: &NodeKey) -> anyhow::Result<String> {
     let peer = peer_id_of_key(&key.public_key()).ok_or_else(|| anyhow::anyhow!("not an ed25519 key"))?;
-    let csr = create_csr(org, key, &peer.to_string())?;
-    Ok(ca.admit(&csr, Role::Steward, 30)?)
+    Ok(create_csr(org, key, &peer.to_string())?)
 }

@@ -126,8 +126,30 @@ impl FederationCa {
         if days == 0 || days > MAX_CERT_DAYS {
             return Err(TrustError::InvalidDays(days));
         }
+        self.issue(csr_pem, role, base_params(days))
+    }
+
+    /// Test support (feature `testing`): like [`FederationCa::admit`], but valid from
+    /// `not_before` to `not_after` (Unix seconds), which may both be past, so that tests can
+    /// present an expired certificate. `admit` never issues one.
+    #[cfg(feature = "testing")]
+    pub fn admit_with_validity(
+        &self,
+        csr_pem: &str,
+        role: Role,
+        not_before: i64,
+        not_after: i64,
+    ) -> Result<String, TrustError> {
+        let at = |secs| OffsetDateTime::from_unix_timestamp(secs).map_err(|e| TrustError::Generate(e.to_string()));
+        let mut params = base_params(1);
+        params.not_before = at(not_before)?;
+        params.not_after = at(not_after)?;
+        self.issue(csr_pem, role, params)
+    }
+
+    /// Issues the org certificate of `csr_pem` with the serial and validity in `params`.
+    fn issue(&self, csr_pem: &str, role: Role, mut params: CertificateParams) -> Result<String, TrustError> {
         let csr = inspect_csr(csr_pem)?;
-        let mut params = base_params(days);
         params.distinguished_name = common_name(&csr.org);
         params.subject_alt_names = vec![
             uri_san(&ossa_uri(KIND_ORG, &csr.org))?,

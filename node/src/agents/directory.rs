@@ -211,13 +211,13 @@ impl Directory {
     }
 
     /// Records signed by `org` that are live, for re-announcement.
-    pub fn live_records_of(&self, org: &str, now_ms: u64) -> Vec<pb::AgentRecord> {
+    pub fn live_records_of(&self, org: &str, now_ms: u64) -> Vec<VerifiedRecord> {
         let index = self.read();
         index
             .records
             .values()
             .filter(|v| v.record.org == org && !v.record.deleted && v.record.expires_at_ms > now_ms)
-            .map(|v| v.record.clone())
+            .cloned()
             .collect()
     }
 

@@ -44,6 +44,11 @@ impl VerifiedRecord {
     pub fn key(&self) -> (String, String) {
         (self.record.tenant.clone(), self.record.agent_id.clone())
     }
+
+    /// The ed25519 public key that signed the record.
+    pub fn signer(&self) -> Vec<u8> {
+        pb::SignedRecord::decode(self.raw.as_slice()).map(|signed| signed.signer).unwrap_or_default()
+    }
 }
 
 /// Why a record was refused.
@@ -185,8 +190,7 @@ pub fn verify_record(bytes: &[u8], registry: &Registry, now_ms: u64) -> Result<V
     let record = pb::AgentRecord::decode(signed.payload.as_slice()).map_err(|e| Rejection::Malformed(e.to_string()))?;
 
     let signer_peer = peer_id_of_key(&signer).ok_or(Rejection::BadSignature)?.to_string();
-    let admitted = registry.members.get(&record.org).is_some_and(|m| m.peer_id == signer_peer);
-    if !admitted {
+    if !registry.speaks_for(&record.org, &signer_peer, now_ms) {
         return Err(Rejection::SignerNotMember { org: record.org });
     }
     let tenant = registry.tenants.get(&record.tenant).ok_or_else(|| Rejection::UnknownTenant(record.tenant.clone()))?;

@@ -9,7 +9,8 @@
 //! Ignore (stale or expired: drop quietly) or Reject (drop and lower the sender's score).
 //! Records missed while away (a late join, a partition) come back through
 //! [`super::sync`]. [`run_maintenance`] re-announces this org's live records before they expire and sweeps
-//! expired ones.
+//! expired ones; after a key rotation it re-signs them with the new key as soon as the registry
+//! knows that key.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,9 +26,12 @@ use crate::daemon::NodeContext;
 use crate::swarm::NetError;
 use crate::wire::pb;
 
-/// How often own records are re-announced and expired ones swept: a third of the record
-/// lifetime, so a record survives two lost announcements.
-const MAINTENANCE_PERIOD: Duration = Duration::from_millis(RECORD_TTL_MS / 3);
+/// How often expired records are swept: a third of the record lifetime.
+const SWEEP_PERIOD: Duration = Duration::from_millis(RECORD_TTL_MS / 3);
+/// How often own records are checked for re-announcement: those past half their lifetime (so
+/// a record survives lost announcements) and, after a key rotation, those an old key signed.
+/// A check is a scan of this org's records in memory.
+const REANNOUNCE_CHECK_PERIOD: Duration = Duration::from_secs(2);
 
 /// Why an agent operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -163,13 +167,24 @@ impl AgentService {
         }
     }
 
+    /// Re-signs and re-publishes this org's live records that are past half their lifetime or
+    /// that another key signed (before a key rotation). Waits until the registry knows this
+    /// node's key: before that, a new signature would not verify.
     async fn reannounce(&self, node: &NodeContext) {
         let now = now_ms();
-        for mut record in self.directory.live_records_of(&node.org, now) {
-            // Only refresh records close to expiry; a fresh one needs no traffic.
-            if record.expires_at_ms > now + RECORD_TTL_MS / 2 {
+        if !node.consensus.registry.read().registry.speaks_for(&node.org, &node.peer_id.to_string(), now) {
+            return;
+        }
+        let own_key = self.key.public_key();
+        for verified in self.directory.live_records_of(&node.org, now) {
+            let foreign = verified.signer() != own_key;
+            if verified.record.expires_at_ms > now + RECORD_TTL_MS / 2 && !foreign {
                 continue;
             }
+            if foreign {
+                tracing::info!(agent = %verified.record.agent_id, "re-signing agent record with the rotated key");
+            }
+            let mut record = verified.record;
             record.sequence = self.next_sequence(&record.tenant, &record.agent_id, now);
             record.issued_at_ms = now;
             record.expires_at_ms = now + RECORD_TTL_MS;
@@ -187,10 +202,15 @@ pub fn agents_topic(federation: &str) -> String {
 
 /// Re-announces this org's records and sweeps expired ones, for as long as the node runs.
 pub async fn run_maintenance(node: Arc<NodeContext>) {
-    let mut tick = tokio::time::interval(MAINTENANCE_PERIOD);
+    let mut tick = tokio::time::interval(REANNOUNCE_CHECK_PERIOD);
+    let mut last_sweep: Option<std::time::Instant> = None;
     loop {
         tick.tick().await;
         node.agents.reannounce(&node).await;
+        if last_sweep.is_some_and(|at| at.elapsed() < SWEEP_PERIOD) {
+            continue;
+        }
+        last_sweep = Some(std::time::Instant::now());
         match node.agents.directory.sweep_expired(now_ms()) {
             Ok(0) => {}
             Ok(swept) => tracing::info!(swept, "expired agent records removed"),

@@ -8,6 +8,7 @@
 
 mod agents;
 mod audit;
+pub mod org;
 mod policy;
 mod testing;
 pub mod trust;
@@ -64,6 +65,7 @@ pub fn router(node: Arc<NodeContext>) -> Router {
         .route("/v1/governance/revocations", axum::routing::post(policy::propose_revocation))
         .route("/v1/governance/role-changes", axum::routing::post(policy::propose_role_change))
         .route("/v1/governance/proposals/{id}/approve", axum::routing::post(policy::approve_proposal))
+        .route("/v1/org/rotate", axum::routing::post(org::rotate_key))
         .route("/v1/testing/partition", axum::routing::put(testing::set_partition))
         .route("/v1/observations", axum::routing::post(trust::observe))
         .route("/v1/trust", get(trust::show))
@@ -256,6 +258,12 @@ pub struct Status {
     /// When this node's org certificate expires (Unix seconds).
     #[serde(default)]
     pub cert_expires_at: u64,
+    /// Node ids of the Raft voters, as this node knows the membership.
+    #[serde(default)]
+    pub raft_voters: Vec<u64>,
+    /// Node ids of the Raft learners, as this node knows the membership.
+    #[serde(default)]
+    pub raft_learners: Vec<u64>,
 }
 
 async fn status(State(node): Shared) -> Json<Status> {
@@ -287,6 +295,8 @@ async fn status(State(node): Shared) -> Json<Status> {
         audit_entries: node.audit.len(),
         revoked: crate::revocation::is_revoked(&node),
         cert_expires_at: node.cert_expires_at,
+        raft_voters: raft.membership_config.membership().voter_ids().collect(),
+        raft_learners: raft.membership_config.membership().learner_ids().collect(),
     })
 }
 

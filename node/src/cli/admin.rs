@@ -92,7 +92,7 @@ pub(super) fn read_limited(path: &Path, limit: usize) -> anyhow::Result<String> 
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+pub(super) fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

@@ -16,6 +16,7 @@ macro_rules! out {
 pub(crate) mod admin;
 mod audit;
 mod client;
+mod rotate;
 mod table;
 
 pub(crate) use table::print as print_table;
@@ -433,6 +434,30 @@ enum OrgCommand {
         #[arg(long)]
         dir: PathBuf,
     },
+    /// Replace the org's node key. Without --cert: make a new key and CSR in
+    /// NODE_DIR/rotation/ for the federation admin to sign (`ossa federation admit`). With
+    /// --cert: hand the new certificate to the running node, which commits the rotation through
+    /// Raft, then install the new key and certificate in NODE_DIR (the old ones go to
+    /// NODE_DIR/retired/). Restart the node afterwards: it comes back on the new key, re-signs
+    /// its agent records and takes its old key's place in Raft. Peers honour the old key until
+    /// the grace period ends and refuse it from then on.
+    Rotate {
+        /// The org's node directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The certificate the federation admin issued for the new key.
+        #[arg(long)]
+        cert: Option<PathBuf>,
+        /// How long peers still accept the old key, in seconds (at most a week).
+        #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(0..=604_800))]
+        grace_secs: u64,
+        /// Base URL of the node's API [default: the api of NODE_DIR/node.toml].
+        #[arg(long, env = "OSSA_API")]
+        api: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -686,6 +711,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             client::federation_set_role(&client, &org, "member", force).await
         }
         Command::Org(OrgCommand::Init { name, dir }) => admin::org_init(&name, &NodeDir::new(dir)),
+        Command::Org(OrgCommand::Rotate { dir, cert: None, .. }) => rotate::prepare(&NodeDir::new(dir)),
+        Command::Org(OrgCommand::Rotate { dir, cert: Some(cert), grace_secs, api, json }) => {
+            let client = ClientArgs { api, token: None, dir: Some(dir.clone()), json };
+            rotate::finish(&NodeDir::new(dir), &cert, grace_secs, &client).await
+        }
         Command::Node(NodeCommand::Run(args)) => {
             let dir = NodeDir::new(args.dir.clone());
             let mut config = NodeConfig::load(&dir.config())?;

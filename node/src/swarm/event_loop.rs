@@ -91,8 +91,13 @@ struct EventLoop {
     revoked: HashSet<String>,
     /// Peers that refused this node because its own org was revoked.
     told_revoked: Arc<Mutex<HashSet<PeerId>>>,
+    /// Keys their orgs rotated away from, past the grace period: refused at admission,
+    /// disconnected when retired.
+    retired: HashSet<PeerId>,
     /// Peers cut off by fault injection (a simulated partition; testnets only).
     blocked: HashSet<PeerId>,
+    /// Refused peers to disconnect once the admission answer telling them why is sent.
+    closing_after_answer: HashSet<PeerId>,
 }
 
 /// Builds the swarm, starts listening and spawns its loop. Returns the client and the stream
@@ -132,7 +137,9 @@ pub fn spawn(
         listen_addrs: Vec::new(),
         revoked: HashSet::new(),
         told_revoked: told_revoked.clone(),
+        retired: HashSet::new(),
         blocked: HashSet::new(),
+        closing_after_answer: HashSet::new(),
     };
     tokio::spawn(event_loop.run());
     Ok((NetworkClient { commands: command_tx, told_revoked }, inbound_rx))
@@ -227,6 +234,15 @@ impl EventLoop {
                     self.refuse(peer, "revoked");
                 }
             }
+            Command::SetRetired { peers } => {
+                for peer in peers.difference(&self.retired).copied().collect::<Vec<_>>() {
+                    if self.admitted.contains_key(&peer) {
+                        tracing::warn!(%peer, "disconnecting a node whose key was rotated away from");
+                        self.refuse(peer, "key_retired");
+                    }
+                }
+                self.retired = peers;
+            }
             Command::View { reply } => {
                 let view = NetworkView {
                     listen_addrs: self.listen_addrs.clone(),
@@ -263,6 +279,7 @@ impl EventLoop {
                     tracing::info!(%peer_id, "admitted peer disconnected");
                 }
                 self.unadmitted.remove(&peer_id);
+                self.closing_after_answer.remove(&peer_id);
                 self.metrics.admitted_peers.set(self.admitted.len() as i64);
                 self.fail_queued(peer_id, "disconnected");
             }
@@ -294,7 +311,9 @@ impl EventLoop {
                     }
                     Err((reason, message)) => {
                         tracing::warn!(%peer, refusal = %message, "refusing peer");
-                        self.refuse(peer, reason);
+                        // Disconnected once the answer is out, so the peer learns why.
+                        self.bar(peer, reason);
+                        self.closing_after_answer.insert(peer);
                         let revoked = reason == "revoked";
                         pb::AdmissionResponse { accepted: false, cert_der: Vec::new(), reason: message, revoked }
                     }
@@ -308,6 +327,7 @@ impl EventLoop {
                         self.told_revoked.lock().unwrap_or_else(|p| p.into_inner()).insert(peer);
                     }
                     self.metrics.refused("refused_by_peer");
+                    self.fail_queued(peer, &format!("refused by the peer: {}", response.reason));
                     let _ = self.swarm.disconnect_peer_id(peer);
                     return;
                 }
@@ -322,7 +342,12 @@ impl EventLoop {
             request_response::Event::OutboundFailure { peer, error, .. } => {
                 tracing::debug!(%peer, %error, "admission request failed");
             }
-            _ => {}
+            request_response::Event::ResponseSent { peer, .. }
+            | request_response::Event::InboundFailure { peer, .. } => {
+                if self.closing_after_answer.remove(&peer) {
+                    let _ = self.swarm.disconnect_peer_id(peer);
+                }
+            }
         }
     }
 
@@ -404,12 +429,17 @@ impl EventLoop {
         }
     }
 
-    /// The certificate check, then governance: a revoked org is refused whatever its
-    /// certificate says. Errors are (metric reason, message for the peer and the log).
+    /// The certificate check, then governance: a revoked org, or a key its org rotated away
+    /// from, is refused whatever the certificate says. Errors are (metric reason, message for
+    /// the peer and the log).
     fn check_admission(&self, peer: &PeerId, cert_der: &[u8]) -> Result<AdmittedPeer, (&'static str, String)> {
         let admitted = self.settings.admission.check(peer, cert_der).map_err(|r| (r.reason(), r.to_string()))?;
         if self.revoked.contains(&admitted.org) {
             return Err(("revoked", format!("org {:?} has been revoked by the federation", admitted.org)));
+        }
+        if self.retired.contains(peer) {
+            let message = format!("org {:?} rotated its node key; the key of peer {peer} is retired", admitted.org);
+            return Err(("key_retired", message));
         }
         Ok(admitted)
     }
@@ -442,8 +472,11 @@ impl EventLoop {
         self.queued.entry(peer).or_default().push(queued);
         if !self.swarm.is_connected(&peer) {
             let opts = DialOpts::peer_id(peer).addresses(addrs).build();
-            if let Err(err) = self.swarm.dial(opts) {
-                self.fail_queued(peer, &err.to_string());
+            match self.swarm.dial(opts) {
+                // A dial to the peer is already under way: the queue is served when it
+                // connects and is admitted, or failed when it does not.
+                Ok(()) | Err(libp2p::swarm::DialError::DialPeerConditionFalse(_)) => {}
+                Err(err) => self.fail_queued(peer, &err.to_string()),
             }
         }
     }
@@ -461,13 +494,20 @@ impl EventLoop {
         }
     }
 
+    /// Refuses `peer`: barred (see [`Self::bar`]) and disconnected now.
     fn refuse(&mut self, peer: PeerId, reason: &str) {
+        self.bar(peer, reason);
+        let _ = self.swarm.disconnect_peer_id(peer);
+    }
+
+    /// Counts the refusal, forgets the peer's admission, bans it for a while and fails what
+    /// was queued for it. Nothing it sends is processed from now on.
+    fn bar(&mut self, peer: PeerId, reason: &str) {
         self.metrics.refused(reason);
         self.unadmitted.remove(&peer);
         self.admitted.remove(&peer);
         self.banned.insert(peer, Instant::now() + self.settings.ban);
         self.fail_queued(peer, &format!("admission failed: {reason}"));
-        let _ = self.swarm.disconnect_peer_id(peer);
     }
 
     fn fail_queued(&mut self, peer: PeerId, why: &str) {

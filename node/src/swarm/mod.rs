@@ -127,6 +127,9 @@ pub(crate) enum Command {
     SetRevoked {
         orgs: HashSet<String>,
     },
+    SetRetired {
+        peers: HashSet<PeerId>,
+    },
     SetApplicationScores {
         scores: Vec<(PeerId, f64)>,
     },
@@ -239,6 +242,12 @@ impl NetworkClient {
     /// and refused at admission from then on.
     pub async fn set_revoked(&self, orgs: HashSet<String>) -> Result<(), NetError> {
         self.commands.send(Command::SetRevoked { orgs }).await.map_err(|_| NetError::Stopped)
+    }
+
+    /// Replaces the set of retired keys (see `ossa_consensus::KeyRotation`): their connected
+    /// nodes are disconnected and banned now, and refused at admission from then on.
+    pub async fn set_retired(&self, peers: HashSet<PeerId>) -> Result<(), NetError> {
+        self.commands.send(Command::SetRetired { peers }).await.map_err(|_| NetError::Stopped)
     }
 
     /// The peers that refused this node because, they said, the federation revoked its org (a

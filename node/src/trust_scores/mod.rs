@@ -228,7 +228,7 @@ impl TrustService {
     pub fn on_gossip(&self, node: &NodeContext, source: libp2p::PeerId, data: &[u8]) -> MessageAcceptance {
         let checked = {
             let registry = node.consensus.registry.read();
-            verify_report(data, &registry.registry, node.agents.directory())
+            verify_report(data, &registry.registry, node.agents.directory(), crate::clock::now_ms())
         };
         let report = match checked {
             Ok(report) => report,
@@ -266,7 +266,7 @@ impl TrustService {
         let org = {
             let registry = node.consensus.registry.read();
             let source = source.to_string();
-            registry.registry.members.values().find(|m| m.peer_id == source).map(|m| m.org.clone())
+            registry.registry.org_of_peer(&source, crate::clock::now_ms()).map(str::to_owned)
         };
         let Some(org) = org.filter(|o| *o != node.org) else { return };
         {

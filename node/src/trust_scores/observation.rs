@@ -197,7 +197,12 @@ fn decode_payload(payload: &[u8]) -> Result<Report, ObservationRefusal> {
 }
 
 /// Checks a signed report (see the module docs) and returns it.
-pub fn verify_report(bytes: &[u8], registry: &Registry, directory: &Directory) -> Result<Report, ObservationRefusal> {
+pub fn verify_report(
+    bytes: &[u8],
+    registry: &Registry,
+    directory: &Directory,
+    now_ms: u64,
+) -> Result<Report, ObservationRefusal> {
     let signed = decode_signed(bytes)?;
     let signer: [u8; 32] = signed
         .signer
@@ -212,7 +217,7 @@ pub fn verify_report(bytes: &[u8], registry: &Registry, directory: &Directory) -
         Report::Penalty(p) => (&p.reporter_org, &p.subject_org),
     };
     let signer_peer = peer_id_of_key(&signer).ok_or(ObservationRefusal::BadSignature)?.to_string();
-    if registry.members.get(reporter).is_none_or(|m| m.peer_id != signer_peer) {
+    if !registry.speaks_for(reporter, &signer_peer, now_ms) {
         return Err(ObservationRefusal::SignerNotMember(reporter.clone()));
     }
     if reporter == subject {
@@ -299,7 +304,7 @@ mod tests {
     }
 
     fn check(world: &World, bytes: &[u8]) -> Result<Report, &'static str> {
-        verify_report(bytes, &world.registry, &world.directory).map_err(|r| r.reason())
+        verify_report(bytes, &world.registry, &world.directory, 0).map_err(|r| r.reason())
     }
 
     #[test]
@@ -355,7 +360,7 @@ mod tests {
         use proptest::prelude::*;
         proptest!(|(bytes in proptest::collection::vec(any::<u8>(), 0..512))| {
             let world = world();
-            let _ = verify_report(&bytes, &world.registry, &world.directory);
+            let _ = verify_report(&bytes, &world.registry, &world.directory, 0);
             let _ = decode_report(&bytes);
         });
     }

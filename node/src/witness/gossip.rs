@@ -76,11 +76,17 @@ pub(super) async fn on_gossip(node: &Arc<NodeContext>, source: PeerId, data: &[u
 fn signed_by_member(node: &NodeContext, note: &str) -> Result<Signed, Refusal> {
     let parsed = ossa_audit::parse_checkpoint(note).map_err(|e| refuse("malformed", e.to_string()))?;
     let owner = log_owner(&node.consensus.registry.read().registry, &node.federation, &parsed.origin);
-    let (org, peer, key) =
-        owner.ok_or_else(|| refuse("unknown_log", format!("{} is no member's log", parsed.origin)))?;
-    let checkpoint =
-        verify_checkpoint(note, &parsed.origin, &key).map_err(|e| refuse("bad_signature", e.to_string()))?;
-    Ok(Signed { org, peer, origin: parsed.origin, checkpoint, note: note.to_owned() })
+    let (org, keys) = owner.ok_or_else(|| refuse("unknown_log", format!("{} is no member's log", parsed.origin)))?;
+    let mut failure = format!("{org} has no usable key");
+    for (peer, key) in keys {
+        match verify_checkpoint(note, &parsed.origin, &key) {
+            Ok(checkpoint) => {
+                return Ok(Signed { org, peer, origin: parsed.origin, checkpoint, note: note.to_owned() })
+            }
+            Err(e) => failure = e.to_string(),
+        }
+    }
+    Err(refuse("bad_signature", failure))
 }
 
 /// A log's own checkpoint: forward it if its signature holds, and witness it in the background.
@@ -220,8 +226,9 @@ fn on_cosigned(node: &NodeContext, note: &str) -> Result<MessageAcceptance, Refu
     let registry = node.consensus.registry.read().registry.clone();
     parsed.signatures.retain(|line| {
         line.name == signed.origin
-            || log_owner(&registry, &node.federation, &line.name)
-                .is_some_and(|(org, _, key)| org != signed.org && verify_cosignature(note, &line.name, &key).is_ok())
+            || log_owner(&registry, &node.federation, &line.name).is_some_and(|(org, keys)| {
+                org != signed.org && keys.iter().any(|(_, key)| verify_cosignature(note, &line.name, key).is_ok())
+            })
     });
     let cosigners = parsed.signatures.iter().filter(|line| line.name != signed.origin).count();
     if cosigners == 0 {

@@ -102,14 +102,25 @@ async fn publish(node: &NodeContext, body: pb::checkpoint_gossip::Body) {
     }
 }
 
-/// The member org whose log `origin` names (`<federation>/<org>`), with the peer id and key
-/// of its node.
-fn log_owner(registry: &Registry, federation: &str, origin: &str) -> Option<(String, libp2p::PeerId, [u8; 32])> {
+/// A key that signs a log's checkpoints, and the peer id it gives.
+type LogKey = (libp2p::PeerId, [u8; 32]);
+
+/// The member org whose log `origin` names (`<federation>/<org>`), with the peer ids and keys
+/// that speak for it now: its node's key, and while a key rotation's grace period runs, the
+/// old key too (the node signs with it until it restarts).
+fn log_owner(registry: &Registry, federation: &str, origin: &str) -> Option<(String, Vec<LogKey>)> {
     let org = origin.strip_prefix(federation)?.strip_prefix('/')?;
     let member = registry.members.get(org)?;
-    let peer: libp2p::PeerId = member.peer_id.parse().ok()?;
-    let key = crate::admission::public_key_of_peer(&peer)?;
-    Some((org.to_owned(), peer, key))
+    let old = registry.rotations.get(org).and_then(|history| history.last()).map(|r| r.old_peer_id.as_str());
+    let now = crate::clock::now_ms();
+    let keys = std::iter::once(member.peer_id.as_str())
+        .chain(old.filter(|peer| registry.speaks_for(org, peer, now)))
+        .filter_map(|peer| {
+            let peer: libp2p::PeerId = peer.parse().ok()?;
+            Some((peer, crate::admission::public_key_of_peer(&peer)?))
+        })
+        .collect();
+    Some((org.to_owned(), keys))
 }
 
 /// Decodes proof hashes from the wire, refusing wrong lengths and too many.
