@@ -150,6 +150,8 @@ async fn a_steward_certifies_after_its_checks_and_the_tier_spreads_and_follows_t
     assert!(checks(&certified).iter().all(|(_, passed)| *passed), "{:?}", certified.body);
     assert_eq!(certified.body["certification"]["certifier"], net.node(STEWARD).org.as_str());
     assert_eq!(certified.body["agent"]["tier"], "gold");
+    let metrics = net.get_text(STEWARD, "/metrics").await.expect("metrics");
+    assert!(metrics.lines().any(|l| l == "ossa_directory_certifications 1"), "{metrics}");
     net.restart(OTHER).expect("restart");
 
     let found = net

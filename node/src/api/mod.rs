@@ -245,6 +245,7 @@ async fn metrics(State(node): Shared) -> Response {
     m.audit_entries.set(node.audit.len() as i64);
     m.cert_expiry.set(i64::try_from(node.cert_expires_at).unwrap_or(i64::MAX));
     m.directory_records.set(node.agents.directory().len() as i64);
+    m.directory_certifications.set(node.agents.directory().certifications().len() as i64);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], m.encode()).into_response()
 }
 
