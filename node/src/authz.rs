@@ -134,7 +134,10 @@ fn entities_for(registry: &Registry, directory: &Directory, named: &[&EntityRef]
                 let record = directory.record(tenant, agent_id).filter(|r| !r.deleted);
                 let attrs = AgentAttrs {
                     capabilities: record.as_ref().map(|r| r.capabilities.clone()).unwrap_or_default(),
-                    tier: record.map(|r| r.tier).unwrap_or_default(),
+                    tier: record
+                        .and_then(|r| directory.tier(&r, crate::clock::now_ms()))
+                        .map(|t| t.as_str().to_owned())
+                        .unwrap_or_default(),
                 };
                 add(EntityInfo {
                     uid: (*entity).clone(),

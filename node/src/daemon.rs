@@ -19,7 +19,7 @@ use ossa_trust::{parse_org_cert_pem, pem_to_der, NodeKey, Role};
 
 use crate::admission::{node_id_of, Admission};
 use crate::agents::directory::Directory;
-use crate::agents::service::{agents_topic, AgentService};
+use crate::agents::service::{agents_topic, certifications_topic, AgentService};
 use crate::authz::PolicyEngine;
 use crate::checkpoints::OwnCheckpoints;
 use crate::config::{NodeConfig, NodeDir};
@@ -54,7 +54,7 @@ pub struct NodeContext {
     pub ready: AtomicBool,
     /// The agent directory and this org's agents.
     pub agents: AgentService,
-    /// The org's node key (signs agent records and audit checkpoints).
+    /// The org's node key (signs agent records, certifications and audit checkpoints).
     pub key: Arc<NodeKey>,
     /// This node's recent signed audit checkpoints, with witness cosignatures.
     pub checkpoints: OwnCheckpoints,
@@ -136,6 +136,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
             ban: Duration::from_secs(config.admission.ban_secs),
             topics: vec![
                 agents_topic(&cert.federation),
+                certifications_topic(&cert.federation),
                 crate::witness::checkpoints_topic(&cert.federation),
                 crate::trust_scores::observations_topic(&cert.federation),
             ],
@@ -182,6 +183,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     tokio::spawn(crate::readiness::run_readiness(node.clone()));
     tokio::spawn(crate::agents::service::run_maintenance(node.clone()));
     tokio::spawn(crate::agents::sync::run_sync(node.clone()));
+    tokio::spawn(crate::agents::service::run_certifier_check(node.clone()));
     tokio::spawn(crate::trust_scores::run_scoring(node.clone()));
     tokio::spawn(crate::revocation::run_enforcer(node.clone()));
     tokio::spawn(crate::key_rotation::run_retirement(node.clone()));

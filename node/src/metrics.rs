@@ -42,6 +42,8 @@ pub struct Metrics {
     pub records_rejected: Family<ReasonLabel, Counter>,
     /// Records in the agent directory (tombstones included).
     pub directory_records: Gauge,
+    /// Certifications stored (expired ones not yet swept included).
+    pub directory_certifications: Gauge,
     /// Audit checkpoints this node signed.
     pub checkpoints_signed: Counter,
     /// Tree size of this node's latest signed checkpoint.
@@ -98,6 +100,7 @@ impl Default for Metrics {
             audit_entries: Gauge::default(),
             records_rejected: Family::default(),
             directory_records: Gauge::default(),
+            directory_certifications: Gauge::default(),
             checkpoints_signed: Counter::default(),
             checkpoint_size: Gauge::default(),
             checkpoint_time: Gauge::default(),
@@ -126,6 +129,11 @@ impl Default for Metrics {
         root.register("audit_entries", "Entries in the audit log", metrics.audit_entries.clone());
         root.register("records_rejected", "Gossiped records refused", metrics.records_rejected.clone());
         root.register("directory_records", "Records in the agent directory", metrics.directory_records.clone());
+        root.register(
+            "directory_certifications",
+            "Certifications stored by the agent directory",
+            metrics.directory_certifications.clone(),
+        );
         root.register("audit_checkpoints_signed", "Audit checkpoints signed", metrics.checkpoints_signed.clone());
         root.register("audit_checkpoint_size", "Tree size of the latest checkpoint", metrics.checkpoint_size.clone());
         root.register(

@@ -2,8 +2,9 @@
 //!
 //! A revocation takes effect when the Raft entry that completes its quorum is applied
 //! (`ossa_consensus::ProposalAction::Revoke`): the org leaves `members` for `revoked`. From then on the
-//! checks that ask "is this a member?" refuse it everywhere: its agent records, observations
-//! and checkpoints fail validation. What the registry
+//! checks that ask "is this a member?" refuse it everywhere: its agent records, observations,
+//! certifications and checkpoints fail validation (its stored certifications are dropped by
+//! `agents::service::run_certifier_check`, which follows the set of stewards). What the registry
 //! cannot do by itself, [`run_enforcer`] does within [`ENFORCE_PERIOD`] of the apply:
 //!
 //! - hands the revoked set to the swarm, which disconnects and bans the org's node and refuses

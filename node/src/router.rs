@@ -3,9 +3,10 @@
 //! One task reads the swarm's bounded inbound queue and spawns a task per item, so a slow
 //! Raft call never holds up gossip validation. `/ossa/raft/1` requests go to
 //! [`crate::raft_glue::handle`] and their answer back through the swarm; gossip messages go
-//! to the component of their topic (agents, trust scores or witness), whose verdict (accept, ignore,
+//! to the component of their topic (agents, certifications, trust scores or witness), whose verdict (accept, ignore,
 //! reject) is reported to gossipsub before the message is forwarded; `/ossa/sync/1` requests
-//! go to the agent directory, or to the audit log for a consistency proof.
+//! go to the agent directory (records or certifications), or to the audit log for a
+//! consistency proof.
 
 use std::sync::Arc;
 
@@ -44,6 +45,8 @@ pub async fn run_router(node: Arc<NodeContext>, mut inbound: mpsc::Receiver<Inbo
                 Inbound::Gossip(InboundGossip { source, message_id, topic, data }) => {
                     let acceptance = if topic == node.agents.topic() {
                         node.agents.on_gossip(&node, source, &data)
+                    } else if topic == node.agents.certifications_topic() {
+                        node.agents.on_certification_gossip(&node, source, &data)
                     } else if topic == node.trust.topic() {
                         node.trust.on_gossip(&node, source, &data)
                     } else if topic == node.witness.topic() {

@@ -6,6 +6,11 @@
 //! replaces the stored record (a tombstone too, and it is kept so an older record cannot come
 //! back). The raw signed bytes are what is stored, so a record can be re-verified and re-sent
 //! exactly as its org signed it. Expired records are dropped by [`Directory::sweep_expired`].
+//!
+//! An agent's tier is not in its record (its org cannot grade itself): it is the highest
+//! unexpired tier that stewards certified at the manifest digest of the agent's current
+//! record, looked up in the [`Certifications`] store whenever an agent is shown or filtered.
+//! Re-registering with a changed manifest therefore drops the tier until it is certified again.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::RwLock;
@@ -13,6 +18,8 @@ use std::sync::RwLock;
 use prost::Message;
 use serde::{Deserialize, Serialize};
 
+use super::certification::{CertificationView, Tier};
+use super::certifications::Certifications;
 use super::record::{Rejection, VerifiedRecord};
 use crate::wire::pb;
 
@@ -43,16 +50,19 @@ pub struct AgentView {
     pub format: String,
     /// Hex SHA-256 of the manifest.
     pub manifest_digest: String,
-    /// Certification tier, empty if none.
-    pub tier: String,
+    /// Highest unexpired certification tier at the current manifest digest; `null` if none.
+    pub tier: Option<Tier>,
+    /// The unexpired certifications at the current manifest digest, highest tier first.
+    pub certifications: Vec<CertificationView>,
     /// Record sequence number.
     pub sequence: u64,
     /// Expiry, Unix milliseconds.
     pub expires_at_ms: u64,
 }
 
-impl From<&pb::AgentRecord> for AgentView {
-    fn from(r: &pb::AgentRecord) -> Self {
+impl AgentView {
+    /// The view of `r` with its live `certifications` (highest tier first).
+    pub fn new(r: &pb::AgentRecord, certifications: Vec<CertificationView>) -> Self {
         Self {
             id: r.agent_id.clone(),
             name: r.name.clone(),
@@ -65,7 +75,8 @@ impl From<&pb::AgentRecord> for AgentView {
             protocol: r.protocol.clone(),
             format: r.format.clone(),
             manifest_digest: hex::encode(&r.manifest_digest),
-            tier: r.tier.clone(),
+            tier: certifications.first().map(|c| c.tier),
+            certifications,
             sequence: r.sequence,
             expires_at_ms: r.expires_at_ms,
         }
@@ -79,8 +90,8 @@ pub struct Query {
     pub capability: Option<String>,
     /// Tenant it must belong to.
     pub tenant: Option<String>,
-    /// Certification tier it must have.
-    pub tier: Option<String>,
+    /// Lowest certification tier it must have: `Silver` matches silver and gold agents.
+    pub tier: Option<Tier>,
 }
 
 #[derive(Default)]
@@ -130,6 +141,7 @@ pub enum DirectoryError {
 pub struct Directory {
     tree: sled::Tree,
     index: RwLock<Index>,
+    certifications: Certifications,
 }
 
 fn tree_key(tenant: &str, agent_id: &str) -> Vec<u8> {
@@ -147,7 +159,7 @@ fn decode_stored(raw: &[u8]) -> Option<VerifiedRecord> {
 }
 
 impl Directory {
-    /// Opens the `agents` tree of `db` and loads it into memory.
+    /// Opens the `agents` and `certifications` trees of `db` and loads them into memory.
     pub fn open(db: &sled::Db) -> Result<Self, sled::Error> {
         let tree = db.open_tree("agents")?;
         let mut index = Index::default();
@@ -161,7 +173,22 @@ impl Directory {
                 }
             }
         }
-        Ok(Self { tree, index: RwLock::new(index) })
+        Ok(Self { tree, index: RwLock::new(index), certifications: Certifications::open(db)? })
+    }
+
+    /// The certifications that grade the directory's agents.
+    pub fn certifications(&self) -> &Certifications {
+        &self.certifications
+    }
+
+    /// How `record` is shown: with its live certifications at its manifest digest.
+    pub fn view(&self, record: &pb::AgentRecord, now_ms: u64) -> AgentView {
+        AgentView::new(record, self.certifications.live(record, now_ms))
+    }
+
+    /// The tier of `record`: the highest live one certified at its manifest digest.
+    pub fn tier(&self, record: &pb::AgentRecord, now_ms: u64) -> Option<Tier> {
+        self.view(record, now_ms).tier
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Index> {
@@ -191,23 +218,21 @@ impl Directory {
         let index = self.read();
         let live = |v: &&VerifiedRecord| {
             let r = &v.record;
-            !r.deleted
-                && r.expires_at_ms > now_ms
-                && query.tenant.as_ref().is_none_or(|t| &r.tenant == t)
-                && query.tier.as_ref().is_none_or(|t| &r.tier == t)
+            !r.deleted && r.expires_at_ms > now_ms && query.tenant.as_ref().is_none_or(|t| &r.tenant == t)
         };
-        match &query.capability {
-            Some(capability) => index
-                .by_capability
-                .get(&capability.trim().to_lowercase())
-                .into_iter()
-                .flatten()
-                .filter_map(|key| index.records.get(key))
-                .filter(live)
-                .map(|v| AgentView::from(&v.record))
-                .collect(),
-            None => index.records.values().filter(live).map(|v| AgentView::from(&v.record)).collect(),
-        }
+        let graded = |view: &AgentView| query.tier.is_none_or(|min| view.tier.is_some_and(|tier| tier >= min));
+        let candidates: Box<dyn Iterator<Item = &VerifiedRecord> + '_> = match &query.capability {
+            Some(capability) => Box::new(
+                index
+                    .by_capability
+                    .get(&capability.trim().to_lowercase())
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|key| index.records.get(key)),
+            ),
+            None => Box::new(index.records.values()),
+        };
+        candidates.filter(live).map(|v| self.view(&v.record, now_ms)).filter(graded).collect()
     }
 
     /// Records signed by `org` that are live, for re-announcement.
@@ -326,6 +351,50 @@ mod tests {
         assert!(reopened.find(&Query::default(), 10_000).is_empty());
         assert_eq!(reopened.sweep_expired(10_000).expect("sweep"), 2);
         assert!(reopened.is_empty());
+    }
+
+    #[test]
+    fn the_tier_is_the_highest_live_one_at_the_current_manifest() {
+        use crate::agents::certification::{build_certification, VerifiedCertification};
+        let db = sled::Config::new().temporary(true).open().expect("db");
+        let directory = Directory::open(&db).expect("open");
+        let with_manifest = |id: &str, sequence: u64, digest: u8| {
+            let mut verified = record("t", id, sequence, &["summarize"], false);
+            verified.record.manifest_digest = vec![digest; 32];
+            verified.record.expires_at_ms = u64::MAX; // outlives the certifications
+            verified
+        };
+        let certify = |verified: &VerifiedRecord, tier: Tier, certifier: &str| {
+            let certification = build_certification(&verified.record, tier, certifier, 1);
+            let raw = pb::SignedRecord { payload: certification.encode_to_vec(), ..Default::default() }.encode_to_vec();
+            directory.certifications().insert(VerifiedCertification { certification, tier, raw }).expect("certify");
+        };
+        let (gold, silver, bronze, none) =
+            (with_manifest("g", 1, 1), with_manifest("s", 1, 1), with_manifest("b", 1, 1), with_manifest("n", 1, 1));
+        for agent in [&gold, &silver, &bronze, &none] {
+            directory.insert(agent.clone()).expect("insert");
+        }
+        certify(&gold, Tier::Bronze, "acme");
+        certify(&gold, Tier::Gold, "globex");
+        certify(&silver, Tier::Silver, "acme");
+        certify(&bronze, Tier::Bronze, "acme");
+        let at_least = |tier: Option<Tier>| ids(directory.find(&Query { tier, ..Default::default() }, 2));
+        assert_eq!(at_least(None), ["b", "g", "n", "s"]);
+        assert_eq!(at_least(Some(Tier::Bronze)), ["b", "g", "s"]);
+        assert_eq!(at_least(Some(Tier::Silver)), ["g", "s"], "silver means at least silver");
+        assert_eq!(at_least(Some(Tier::Gold)), ["g"]);
+        let shown = directory.view(&gold.record, 2);
+        assert_eq!(shown.tier, Some(Tier::Gold));
+        assert_eq!(shown.certifications.iter().map(|c| c.certifier.as_str()).collect::<Vec<_>>(), ["globex", "acme"]);
+
+        // Re-registered with another manifest: the tier is gone, the old certifications stay.
+        directory.insert(with_manifest("g", 2, 9)).expect("re-register");
+        assert_eq!(at_least(Some(Tier::Bronze)), ["b", "s"]);
+        assert_eq!(directory.certifications().len(), 4);
+        // Expired certifications grade nothing.
+        let expiry = 1 + crate::agents::certification::CERTIFICATION_TTL_MS;
+        assert!(directory.find(&Query { tier: Some(Tier::Bronze), ..Default::default() }, expiry).is_empty());
+        assert_eq!(directory.find(&Query::default(), expiry).len(), 4);
     }
 
     #[test]

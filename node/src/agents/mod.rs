@@ -9,7 +9,16 @@
 //! passes ([`record::verify_record`]); [`directory`] stores records last-writer-wins and
 //! answers capability queries; [`service`] ties them to the registry and to gossip; [`sync`]
 //! pulls what gossip missed.
+//!
+//! Certification grades agents: a steward's node runs the [`conformance`] checks and
+//! [`certify`] issues a signed [`certification`] (the one gate:
+//! [`certification::verify_certification`]), gossiped and synced like records and kept in the
+//! [`certifications`] store, from which the directory derives each agent's tier.
 
+pub mod certification;
+pub mod certifications;
+pub mod certify;
+pub mod conformance;
 pub mod directory;
 pub mod manifest;
 pub mod record;

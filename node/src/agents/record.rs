@@ -54,11 +54,13 @@ impl VerifiedRecord {
 /// Why a record was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
-    /// Larger than [`MAX_SIGNED_RECORD`].
-    #[error("record is {len} bytes; the limit is {MAX_SIGNED_RECORD}")]
+    /// Larger than the limit of its kind ([`MAX_SIGNED_RECORD`] for agent records).
+    #[error("{len} bytes; the limit is {limit}")]
     TooLarge {
         /// Its size.
         len: usize,
+        /// The limit.
+        limit: usize,
     },
     /// Not a valid encoding.
     #[error("malformed record: {0}")]
@@ -70,6 +72,12 @@ pub enum Rejection {
     #[error("signer is not the admitted node of org {org:?}")]
     SignerNotMember {
         /// The org the record claims.
+        org: String,
+    },
+    /// A certification's signer org is a member but not a steward.
+    #[error("org {org:?} is not a steward, so it cannot certify")]
+    NotSteward {
+        /// The org that signed.
         org: String,
     },
     /// The tenant is not in the registry.
@@ -115,6 +123,7 @@ impl Rejection {
             Self::Malformed(_) => "malformed",
             Self::BadSignature => "bad_signature",
             Self::SignerNotMember { .. } => "signer_not_member",
+            Self::NotSteward { .. } => "not_steward",
             Self::UnknownTenant(_) => "unknown_tenant",
             Self::TenantNotOwned { .. } => "tenant_not_owned",
             Self::Expired => "expired",
@@ -138,7 +147,6 @@ pub fn build_record(agent: &ImportedAgent, org: &str, tenant: &str, sequence: u6
         protocol: agent.protocol.clone(),
         format: agent.format.to_string(),
         manifest_digest: agent.digest.to_vec(),
-        tier: String::new(),
         sequence,
         issued_at_ms: now_ms,
         expires_at_ms: now_ms + RECORD_TTL_MS,
@@ -160,6 +168,14 @@ pub fn tombstone(previous: &pb::AgentRecord, sequence: u64, now_ms: u64) -> pb::
     }
 }
 
+/// SHA-256 of what `record` says about its agent: the record encoded with its sequence and
+/// times zeroed, so re-announcements of the same content share it (certifications name it).
+pub fn content_digest(record: &pb::AgentRecord) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let content = pb::AgentRecord { sequence: 0, issued_at_ms: 0, expires_at_ms: 0, ..record.clone() };
+    Sha256::digest(content.encode_to_vec()).into()
+}
+
 /// Signs `record` with the node key; returns the encoded `SignedRecord`.
 pub fn sign_record(key: &NodeKey, record: &pb::AgentRecord) -> Vec<u8> {
     let payload = record.encode_to_vec();
@@ -174,10 +190,19 @@ fn check_field(name: &str, value: &str) -> Result<(), Rejection> {
     Ok(())
 }
 
-/// Checks a received `SignedRecord` (see the module docs). Changes nothing.
-pub fn verify_record(bytes: &[u8], registry: &Registry, now_ms: u64) -> Result<VerifiedRecord, Rejection> {
-    if bytes.len() > MAX_SIGNED_RECORD {
-        return Err(Rejection::TooLarge { len: bytes.len() });
+/// The checked envelope of a signed message: its payload and the signer's peer id.
+pub(crate) struct Opened {
+    /// The exact signed payload bytes.
+    pub(crate) payload: Vec<u8>,
+    /// Peer id of the signing key.
+    pub(crate) signer_peer: String,
+}
+
+/// Checks the size, encoding and signature (under `domain`) of a `SignedRecord`; the first
+/// half of every signed-message check, before its payload is decoded.
+pub(crate) fn open_signed(bytes: &[u8], domain: &str, limit: usize) -> Result<Opened, Rejection> {
+    if bytes.len() > limit {
+        return Err(Rejection::TooLarge { len: bytes.len(), limit });
     }
     let signed = pb::SignedRecord::decode(bytes).map_err(|e| Rejection::Malformed(e.to_string()))?;
     let signer: [u8; 32] = signed
@@ -185,11 +210,15 @@ pub fn verify_record(bytes: &[u8], registry: &Registry, now_ms: u64) -> Result<V
         .as_slice()
         .try_into()
         .map_err(|_| Rejection::Malformed("signer is not a 32-byte ed25519 key".into()))?;
-    verify_envelope(&signer, AGENT_RECORD_DOMAIN, &signed.payload, &signed.signature)
-        .map_err(|_| Rejection::BadSignature)?;
-    let record = pb::AgentRecord::decode(signed.payload.as_slice()).map_err(|e| Rejection::Malformed(e.to_string()))?;
-
+    verify_envelope(&signer, domain, &signed.payload, &signed.signature).map_err(|_| Rejection::BadSignature)?;
     let signer_peer = peer_id_of_key(&signer).ok_or(Rejection::BadSignature)?.to_string();
+    Ok(Opened { payload: signed.payload, signer_peer })
+}
+
+/// Checks a received `SignedRecord` (see the module docs). Changes nothing.
+pub fn verify_record(bytes: &[u8], registry: &Registry, now_ms: u64) -> Result<VerifiedRecord, Rejection> {
+    let Opened { payload, signer_peer } = open_signed(bytes, AGENT_RECORD_DOMAIN, MAX_SIGNED_RECORD)?;
+    let record = pb::AgentRecord::decode(payload.as_slice()).map_err(|e| Rejection::Malformed(e.to_string()))?;
     if !registry.speaks_for(&record.org, &signer_peer, now_ms) {
         return Err(Rejection::SignerNotMember { org: record.org });
     }
@@ -211,7 +240,6 @@ pub fn verify_record(bytes: &[u8], registry: &Registry, now_ms: u64) -> Result<V
         ("endpoint", &record.endpoint),
         ("protocol", &record.protocol),
         ("format", &record.format),
-        ("tier", &record.tier),
     ] {
         check_field(name, value)?;
     }

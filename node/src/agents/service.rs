@@ -11,13 +11,21 @@
 //! [`super::sync`]. [`run_maintenance`] re-announces this org's live records before they expire and sweeps
 //! expired ones; after a key rotation it re-signs them with the new key as soon as the registry
 //! knows that key.
+//!
+//! Certifications ([`super::certify`] issues them) arrive the same way on
+//! `ossa/<federation>/certifications/1`: [`AgentService::on_certification_gossip`] runs
+//! [`verify_certification`], stores and answers like for records. [`run_certifier_check`]
+//! drops the stored certifications of orgs that stopped being stewards (demoted or revoked).
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use libp2p::gossipsub::MessageAcceptance;
+use ossa_consensus::MemberRole;
 use ossa_trust::NodeKey;
 
+use super::certification::verify_certification;
 use super::directory::{AgentView, Directory, DirectoryError, Query};
 use super::manifest::{import, ImportError};
 use super::record::{build_record, sign_record, tombstone, verify_record, RECORD_TTL_MS};
@@ -32,6 +40,9 @@ const SWEEP_PERIOD: Duration = Duration::from_millis(RECORD_TTL_MS / 3);
 /// a record survives lost announcements) and, after a key rotation, those an old key signed.
 /// A check is a scan of this org's records in memory.
 const REANNOUNCE_CHECK_PERIOD: Duration = Duration::from_secs(2);
+/// How often the registry's stewards are compared with those certifications were last kept
+/// for: a demoted or revoked org's grades disappear within a second.
+const CERTIFIER_CHECK_PERIOD: Duration = Duration::from_secs(1);
 
 /// Why an agent operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -70,18 +81,24 @@ pub enum AgentError {
 pub struct AgentService {
     directory: Directory,
     topic: String,
+    certifications_topic: String,
     key: Arc<NodeKey>,
 }
 
 impl AgentService {
     /// A service over `directory`, publishing on the agents topic of `federation`, signing with `key`.
     pub fn new(directory: Directory, federation: &str, key: Arc<NodeKey>) -> Self {
-        Self { directory, topic: agents_topic(federation), key }
+        Self { directory, topic: agents_topic(federation), certifications_topic: certifications_topic(federation), key }
     }
 
     /// The gossip topic of agent records.
     pub fn topic(&self) -> &str {
         &self.topic
+    }
+
+    /// The gossip topic of certifications.
+    pub fn certifications_topic(&self) -> &str {
+        &self.certifications_topic
     }
 
     /// The directory.
@@ -125,7 +142,7 @@ impl AgentService {
         let now = now_ms();
         let record = build_record(&agent, &node.org, tenant, self.next_sequence(tenant, &agent.id, now), now);
         self.sign_store_publish(node, &record).await?;
-        Ok(AgentView::from(&record))
+        Ok(self.directory.view(&record, now))
     }
 
     /// Removes an agent of this org by publishing a tombstone.
@@ -144,27 +161,25 @@ impl AgentService {
         self.directory.insert(verified)
     }
 
+    /// Verifies a certification from a peer (gossip or sync) and stores it if it is newer.
+    pub fn ingest_certification(&self, node: &NodeContext, data: &[u8]) -> Result<(), DirectoryError> {
+        let verified = verify_certification(data, &node.consensus.registry.read().registry, now_ms())?;
+        self.directory.certifications().insert(verified)
+    }
+
     /// Judges and stores an agent record received over gossip.
     pub fn on_gossip(&self, node: &NodeContext, source: libp2p::PeerId, data: &[u8]) -> MessageAcceptance {
-        match self.ingest(node, data) {
-            Ok(()) => MessageAcceptance::Accept,
-            Err(DirectoryError::Rejected(rejection)) => {
-                node.metrics.record_rejected(rejection.reason());
-                if rejection.reason() == "bad_signature" {
-                    node.trust.note_invalid_signature(node, source, data);
-                }
-                tracing::debug!(%rejection, "agent record refused");
-                if rejection.penalizes_sender() {
-                    MessageAcceptance::Reject
-                } else {
-                    MessageAcceptance::Ignore
-                }
-            }
-            Err(err) => {
-                tracing::warn!(%err, "cannot store agent record");
-                MessageAcceptance::Ignore
-            }
-        }
+        judge(node, source, data, "agent record", self.ingest(node, data))
+    }
+
+    /// Judges and stores a certification received over gossip.
+    pub fn on_certification_gossip(
+        &self,
+        node: &NodeContext,
+        source: libp2p::PeerId,
+        data: &[u8],
+    ) -> MessageAcceptance {
+        judge(node, source, data, "certification", self.ingest_certification(node, data))
     }
 
     /// Re-signs and re-publishes this org's live records that are past half their lifetime or
@@ -195,12 +210,77 @@ impl AgentService {
     }
 }
 
+/// The gossipsub verdict on a stored or refused message (`what` names it in logs).
+fn judge(
+    node: &NodeContext,
+    source: libp2p::PeerId,
+    data: &[u8],
+    what: &str,
+    stored: Result<(), DirectoryError>,
+) -> MessageAcceptance {
+    match stored {
+        Ok(()) => MessageAcceptance::Accept,
+        Err(DirectoryError::Rejected(rejection)) => {
+            node.metrics.record_rejected(rejection.reason());
+            if rejection.reason() == "bad_signature" {
+                node.trust.note_invalid_signature(node, source, data);
+            }
+            tracing::debug!(%rejection, "{what} refused");
+            if rejection.penalizes_sender() {
+                MessageAcceptance::Reject
+            } else {
+                MessageAcceptance::Ignore
+            }
+        }
+        Err(err) => {
+            tracing::warn!(%err, "cannot store {what}");
+            MessageAcceptance::Ignore
+        }
+    }
+}
+
 /// The agents gossip topic of a federation.
 pub fn agents_topic(federation: &str) -> String {
     format!("ossa/{federation}/agents/1")
 }
 
-/// Re-announces this org's records and sweeps expired ones, for as long as the node runs.
+/// The certifications gossip topic of a federation.
+pub fn certifications_topic(federation: &str) -> String {
+    format!("ossa/{federation}/certifications/1")
+}
+
+/// Drops the stored certifications of orgs that are no longer stewards in the registry, each
+/// time the set of stewards changes, for as long as the node runs (from readiness on, so a
+/// registry still catching up after a restart removes nothing).
+pub async fn run_certifier_check(node: Arc<NodeContext>) {
+    let mut kept_for: Option<BTreeSet<String>> = None;
+    let mut tick = tokio::time::interval(CERTIFIER_CHECK_PERIOD);
+    loop {
+        tick.tick().await;
+        if !node.is_ready() {
+            continue;
+        }
+        let stewards: BTreeSet<String> = {
+            let applied = node.consensus.registry.read();
+            applied.registry.members.values().filter(|m| m.role == MemberRole::Steward).map(|m| m.org.clone()).collect()
+        };
+        if kept_for.as_ref() == Some(&stewards) {
+            continue;
+        }
+        match node.agents.directory.certifications().retain_certifiers(|org| stewards.contains(org)) {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "certifications of orgs that are no longer stewards removed"),
+            Err(err) => {
+                tracing::warn!(%err, "cannot remove certifications of former stewards");
+                continue;
+            }
+        }
+        kept_for = Some(stewards);
+    }
+}
+
+/// Re-announces this org's records and sweeps expired records and certifications, for as long
+/// as the node runs.
 pub async fn run_maintenance(node: Arc<NodeContext>) {
     let mut tick = tokio::time::interval(REANNOUNCE_CHECK_PERIOD);
     let mut last_sweep: Option<std::time::Instant> = None;
@@ -215,6 +295,11 @@ pub async fn run_maintenance(node: Arc<NodeContext>) {
             Ok(0) => {}
             Ok(swept) => tracing::info!(swept, "expired agent records removed"),
             Err(err) => tracing::warn!(%err, "cannot sweep expired agent records"),
+        }
+        match node.agents.directory.certifications().sweep_expired(now_ms()) {
+            Ok(0) => {}
+            Ok(swept) => tracing::info!(swept, "expired certifications removed"),
+            Err(err) => tracing::warn!(%err, "cannot sweep expired certifications"),
         }
     }
 }

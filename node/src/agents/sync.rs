@@ -4,7 +4,9 @@
 //! joins late, restarts, or comes back from a partition therefore pulls the whole directory
 //! of one admitted peer, page by page ([`serve`] on the peer's side), and runs every record
 //! through [`super::service::AgentService::ingest`], the same checks as gossip: a record it
-//! already has is stale and skipped, a forged one is refused. [`run_sync`] does this as soon
+//! already has is stale and skipped, a forged one is refused. Then it pulls the peer's
+//! certifications the same way (requests with `certifications` set, resumed by store key)
+//! through [`super::service::AgentService::ingest_certification`]. [`run_sync`] does this as soon
 //! as the node is ready, from a peer as soon as it is (re)admitted, and every
 //! [`SYNC_PERIOD`] against a randomly chosen peer, which also repairs any message gossip lost.
 
@@ -14,13 +16,15 @@ use std::time::{Duration, Instant};
 
 use rand::seq::SliceRandom;
 
+use super::certification::certification_key;
 use super::directory::{Directory, DirectoryError};
 use super::record::Rejection;
 use crate::daemon::NodeContext;
 use crate::swarm::NetError;
 use crate::wire::pb;
 
-/// Records per page: 256 records of at most 16 KiB fit the 4 MiB sync message limit.
+/// Records per page: 256 records of at most 16 KiB fit the 4 MiB sync message limit (and
+/// 256 certifications of at most 2 KiB easily do).
 pub const PAGE_SIZE: usize = 256;
 /// Pause between anti-entropy rounds once synced: repairs lost gossip within half a minute at
 /// the cost of one directory transfer per node per period.
@@ -30,11 +34,15 @@ const FIRST_SYNC_RETRY: Duration = Duration::from_secs(1);
 /// Deadline of one page.
 const PAGE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Answers one sync request from this node's directory.
+/// Answers one sync request from this node's directory or certifications.
 pub fn serve(directory: &Directory, request: &pb::SyncRequest) -> pb::SyncResponse {
+    let limit = (request.limit as usize).clamp(1, PAGE_SIZE);
+    if request.certifications {
+        let (records, more) = directory.certifications().page(&request.after_certification, limit);
+        return pb::SyncResponse { records, more, consistency: None };
+    }
     let after = (!request.after_tenant.is_empty() || !request.after_agent.is_empty())
         .then_some((request.after_tenant.as_str(), request.after_agent.as_str()));
-    let limit = (request.limit as usize).clamp(1, PAGE_SIZE);
     let (records, more) = directory.page(after, limit);
     pb::SyncResponse { records, more, consistency: None }
 }
@@ -42,30 +50,42 @@ pub fn serve(directory: &Directory, request: &pb::SyncRequest) -> pb::SyncRespon
 /// Outcome of pulling a peer's directory.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct SyncReport {
-    /// Records stored because they were new or newer.
+    /// Records and certifications stored because they were new or newer.
     pub stored: usize,
-    /// Records already known (stale).
+    /// Records and certifications already known (stale).
     pub known: usize,
-    /// Records refused by the checks.
+    /// Records and certifications refused by the checks.
     pub refused: usize,
 }
 
-/// Pulls every record of `peer` into this node's directory.
+impl SyncReport {
+    fn count(&mut self, peer: libp2p::PeerId, outcome: Result<(), DirectoryError>) {
+        match outcome {
+            Ok(()) => self.stored += 1,
+            Err(DirectoryError::Rejected(Rejection::Stale { .. })) => self.known += 1,
+            Err(err) => {
+                self.refused += 1;
+                tracing::debug!(%peer, %err, "synced record refused");
+            }
+        }
+    }
+}
+
+/// Pulls every record and then every certification of `peer` into this node's directory.
 pub async fn pull(node: &NodeContext, peer: libp2p::PeerId) -> Result<SyncReport, NetError> {
+    let mut report = pull_records(node, peer).await?;
+    pull_certifications(node, peer, &mut report).await?;
+    Ok(report)
+}
+
+async fn pull_records(node: &NodeContext, peer: libp2p::PeerId) -> Result<SyncReport, NetError> {
     let mut report = SyncReport::default();
     let mut request = pb::SyncRequest { limit: PAGE_SIZE as u32, ..Default::default() };
     loop {
         let page = node.net.sync(peer, Vec::new(), request.clone(), PAGE_TIMEOUT).await?;
         let mut last = None;
         for raw in page.records.iter().take(PAGE_SIZE) {
-            match node.agents.ingest(node, raw) {
-                Ok(()) => report.stored += 1,
-                Err(DirectoryError::Rejected(Rejection::Stale { .. })) => report.known += 1,
-                Err(err) => {
-                    report.refused += 1;
-                    tracing::debug!(%peer, %err, "synced record refused");
-                }
-            }
+            report.count(peer, node.agents.ingest(node, raw));
             last = Some(raw);
         }
         let Some(last) = last.filter(|_| page.more) else { return Ok(report) };
@@ -79,6 +99,37 @@ pub async fn pull(node: &NodeContext, peer: libp2p::PeerId) -> Result<SyncReport
         request.after_tenant = tenant;
         request.after_agent = agent;
     }
+}
+
+async fn pull_certifications(
+    node: &NodeContext,
+    peer: libp2p::PeerId,
+    report: &mut SyncReport,
+) -> Result<(), NetError> {
+    let mut request = pb::SyncRequest { limit: PAGE_SIZE as u32, certifications: true, ..Default::default() };
+    loop {
+        let page = node.net.sync(peer, Vec::new(), request.clone(), PAGE_TIMEOUT).await?;
+        let taken = &page.records[..page.records.len().min(PAGE_SIZE)];
+        for raw in taken {
+            report.count(peer, node.agents.ingest_certification(node, raw));
+        }
+        // Resume after the last certification's own key; stop if pages do not move forward.
+        let Some(last) = taken.last().filter(|_| page.more).and_then(|raw| certification_key_of(raw)) else {
+            return Ok(());
+        };
+        if last <= request.after_certification {
+            tracing::warn!(%peer, "certification sync pages do not advance; stopping");
+            return Ok(());
+        }
+        request.after_certification = last;
+    }
+}
+
+fn certification_key_of(raw: &[u8]) -> Option<Vec<u8>> {
+    use prost::Message;
+    let signed = pb::SignedRecord::decode(raw).ok()?;
+    let c = pb::Certification::decode(signed.payload.as_slice()).ok()?;
+    Some(certification_key(&c.tenant, &c.agent_id, &c.manifest_digest, &c.certifier_org))
 }
 
 fn key_of(raw: &[u8]) -> Option<(String, String)> {

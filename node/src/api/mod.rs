@@ -57,6 +57,11 @@ pub fn router(node: Arc<NodeContext>) -> Router {
         )
         .route("/v1/agents/search", get(agents::search_agents))
         .route("/v1/agents/{tenant}/{id}", get(agents::get_agent).delete(agents::delete_agent))
+        .route(
+            "/v1/agents/{tenant}/{id}/certify",
+            axum::routing::post(agents::certify_agent)
+                .layer(DefaultBodyLimit::max(crate::agents::manifest::MAX_MANIFEST_BYTES)),
+        )
         .route("/v1/tenants/{tenant}/policy", get(policy::get_tenant_policy).put(policy::set_tenant_policy))
         .route("/v1/policy", get(policy::policy_overview))
         .route("/v1/policy/proposals", axum::routing::post(policy::propose_policy))
@@ -132,6 +137,28 @@ impl From<AgentError> for ApiError {
             AgentError::Directory(DirectoryError::Rejected(_)) => (StatusCode::BAD_REQUEST, "invalid_record"),
             AgentError::Directory(DirectoryError::Storage(_)) => (StatusCode::INTERNAL_SERVER_ERROR, "storage"),
             AgentError::Network(_) => (StatusCode::SERVICE_UNAVAILABLE, "network"),
+        };
+        Self::new(status, code, err.to_string())
+    }
+}
+
+impl From<crate::agents::certify::CertifyError> for ApiError {
+    fn from(err: crate::agents::certify::CertifyError) -> Self {
+        use crate::agents::certify::CertifyError;
+        use crate::agents::directory::DirectoryError;
+        use crate::agents::record::Rejection;
+        let (status, code) = match &err {
+            CertifyError::NotSteward { .. } => (StatusCode::FORBIDDEN, "not_steward"),
+            CertifyError::NotFound { .. } => (StatusCode::NOT_FOUND, "unknown_agent"),
+            CertifyError::OwnAgent { .. } => (StatusCode::FORBIDDEN, "own_agent"),
+            CertifyError::ManifestMismatch { .. } => (StatusCode::CONFLICT, "manifest_mismatch"),
+            CertifyError::ChecksFailed { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "checks_failed"),
+            CertifyError::Directory(DirectoryError::Rejected(Rejection::Stale { .. })) => {
+                (StatusCode::CONFLICT, "stale")
+            }
+            CertifyError::Directory(DirectoryError::Rejected(_)) => (StatusCode::BAD_REQUEST, "invalid_certification"),
+            CertifyError::Directory(DirectoryError::Storage(_)) => (StatusCode::INTERNAL_SERVER_ERROR, "storage"),
+            CertifyError::Network(_) => (StatusCode::SERVICE_UNAVAILABLE, "network"),
         };
         Self::new(status, code, err.to_string())
     }
@@ -220,6 +247,7 @@ async fn metrics(State(node): Shared) -> Response {
     m.audit_entries.set(node.audit.len() as i64);
     m.cert_expiry.set(i64::try_from(node.cert_expires_at).unwrap_or(i64::MAX));
     m.directory_records.set(node.agents.directory().len() as i64);
+    m.directory_certifications.set(node.agents.directory().certifications().len() as i64);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], m.encode()).into_response()
 }
 

@@ -54,6 +54,30 @@ pub(super) async fn call(
     path: &str,
     body: Option<Body>,
 ) -> anyhow::Result<reqwest::Response> {
+    let response = send(args, method, path, body).await?;
+    if response.status().is_success() {
+        return Ok(response);
+    }
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    bail!("{} (HTTP {status})", error_message(&text))
+}
+
+/// The `error.message` of an API error body, else the body as it is.
+fn error_message(text: &str) -> String {
+    serde_json::from_str::<Value>(text)
+        .ok()
+        .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| text.to_owned())
+}
+
+/// Sends a request and returns the answer whatever its status.
+async fn send(
+    args: &ClientArgs,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Body>,
+) -> anyhow::Result<reqwest::Response> {
     let endpoint = endpoint(args)?;
     let client = reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build()?;
     let mut request = client.request(method, format!("{}{path}", endpoint.base));
@@ -65,17 +89,7 @@ pub(super) async fn call(
         Some(Body::Raw(bytes)) => request = request.header("content-type", "application/octet-stream").body(bytes),
         None => {}
     }
-    let response = request.send().await.with_context(|| format!("cannot reach the node API at {}", endpoint.base))?;
-    if response.status().is_success() {
-        return Ok(response);
-    }
-    let status = response.status();
-    let text = response.text().await.unwrap_or_default();
-    let message = serde_json::from_str::<Value>(&text)
-        .ok()
-        .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
-        .unwrap_or(text);
-    bail!("{message} (HTTP {status})")
+    request.send().await.with_context(|| format!("cannot reach the node API at {}", endpoint.base))
 }
 
 async fn get_json<T: serde::de::DeserializeOwned>(args: &ClientArgs, path: &str) -> anyhow::Result<T> {
@@ -202,6 +216,7 @@ fn print_agents(args: &ClientArgs, agents: &[RankedAgent]) -> anyhow::Result<()>
                 if ranked.quarantined { format!("{} (quarantined)", ranked.trust) } else { ranked.trust.to_string() };
             vec![
                 trust,
+                a.tier.map(|t| t.to_string()).unwrap_or_else(|| "-".into()),
                 a.tenant.clone(),
                 a.id.clone(),
                 a.name.clone(),
@@ -212,18 +227,23 @@ fn print_agents(args: &ClientArgs, agents: &[RankedAgent]) -> anyhow::Result<()>
             ]
         })
         .collect::<Vec<_>>();
-    table::print(&["trust", "tenant", "id", "name", "org", "capabilities", "protocol", "endpoint"], &rows);
+    table::print(&["trust", "tier", "tenant", "id", "name", "org", "capabilities", "protocol", "endpoint"], &rows);
     Ok(())
 }
 
-/// `ossa agent register`.
-pub async fn agent_register(args: &ClientArgs, file: &Path, tenant: &str) -> anyhow::Result<ExitCode> {
+/// Reads a manifest file, refusing one over the size the node accepts.
+fn read_manifest(file: &Path) -> anyhow::Result<Vec<u8>> {
     let limit = crate::agents::manifest::MAX_MANIFEST_BYTES as u64;
     let len = std::fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?.len();
     if len > limit {
         bail!("{} is {len} bytes; a manifest is at most {limit}", file.display());
     }
-    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))
+}
+
+/// `ossa agent register`.
+pub async fn agent_register(args: &ClientArgs, file: &Path, tenant: &str) -> anyhow::Result<ExitCode> {
+    let bytes = read_manifest(file)?;
     let path = format!("/v1/agents{}", query_string(&[("tenant", Some(tenant))]));
     let response = call(args, reqwest::Method::POST, &path, Some(Body::Raw(bytes)))
         .await
@@ -266,7 +286,7 @@ pub struct AgentFilter {
     pub capability: Option<String>,
     /// Only agents of this tenant.
     pub tenant: Option<String>,
-    /// Only agents certified at this tier.
+    /// Only agents certified at this tier or higher.
     pub tier: Option<String>,
     /// Only agents with at least this trust score.
     pub min_trust: Option<u16>,
@@ -336,13 +356,118 @@ pub async fn trust_show(args: &ClientArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The tenant and id of an agent given as `ID --tenant T` or as `TENANT/ID`.
+fn agent_ref<'a>(id: &'a str, tenant: Option<&'a str>) -> anyhow::Result<(&'a str, &'a str)> {
+    match (tenant, id.split_once('/')) {
+        (Some(tenant), _) => Ok((tenant, id)),
+        (None, Some((tenant, id))) => Ok((tenant, id)),
+        (None, None) => bail!("give the tenant with --tenant or as TENANT/ID"),
+    }
+}
+
+/// `YYYY-MM-DD` of a Unix time in milliseconds, or `-`.
+fn format_ms_date(ms: u64) -> String {
+    format_unix_date(ms / 1000)
+}
+
+/// `ossa agent get`.
+pub async fn agent_get(args: &ClientArgs, id: &str, tenant: Option<&str>) -> anyhow::Result<ExitCode> {
+    let (tenant, id) = agent_ref(id, tenant)?;
+    let agent: AgentView = get_json(args, &format!("/v1/agents/{}/{}", url_encode(tenant), url_encode(id))).await?;
+    if args.json {
+        out!("{}", serde_json::to_string_pretty(&agent)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows = vec![
+        vec!["agent".into(), format!("{}/{}", agent.tenant, agent.id)],
+        vec!["name".into(), agent.name.clone()],
+        vec!["org".into(), agent.org.clone()],
+        vec!["version".into(), agent.version.clone()],
+        vec!["tier".into(), agent.tier.map(|t| t.to_string()).unwrap_or_else(|| "-".into())],
+        vec!["capabilities".into(), agent.capabilities.join(",")],
+        vec!["protocol".into(), agent.protocol.clone()],
+        vec!["endpoint".into(), agent.endpoint.clone()],
+        vec!["format".into(), agent.format.clone()],
+        vec!["manifest sha256".into(), agent.manifest_digest.clone()],
+        vec!["record expires".into(), format_ms_date(agent.expires_at_ms)],
+    ];
+    table::print(&["field", "value"], &rows);
+    if !agent.certifications.is_empty() {
+        out!("");
+        let rows = agent
+            .certifications
+            .iter()
+            .map(|c| vec![c.tier.to_string(), c.certifier.clone(), format_ms_date(c.expires_at_ms)])
+            .collect::<Vec<_>>();
+        table::print(&["tier", "certified by", "expires"], &rows);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_checks(checks: &Value) {
+    let rows = checks
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            vec![
+                c["name"].as_str().unwrap_or_default().to_owned(),
+                if c["passed"].as_bool() == Some(true) { "passed" } else { "FAILED" }.to_owned(),
+                c["detail"].as_str().unwrap_or_default().to_owned(),
+            ]
+        })
+        .collect::<Vec<_>>();
+    table::print(&["check", "result", "detail"], &rows);
+}
+
+/// `ossa agent certify`.
+pub async fn agent_certify(
+    args: &ClientArgs,
+    id: &str,
+    tenant: Option<&str>,
+    tier: &str,
+    manifest: &Path,
+) -> anyhow::Result<ExitCode> {
+    let (tenant, id) = agent_ref(id, tenant)?;
+    let bytes = read_manifest(manifest)?;
+    let path = format!(
+        "/v1/agents/{}/{}/certify{}",
+        url_encode(tenant),
+        url_encode(id),
+        query_string(&[("tier", Some(tier))])
+    );
+    let response = send(args, reqwest::Method::POST, &path, Some(Body::Raw(bytes))).await?;
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    if status.is_success() {
+        if args.json {
+            out!("{}", serde_json::to_string_pretty(&body)?);
+        } else {
+            print_checks(&body["checks"]);
+            let certification = &body["certification"];
+            out!(
+                "certified {tenant}/{id} {} by {}, valid until {}; gossiped to the federation",
+                certification["tier"].as_str().unwrap_or_default(),
+                certification["certifier"].as_str().unwrap_or_default(),
+                format_ms_date(certification["expires_at_ms"].as_u64().unwrap_or_default())
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if body["checks"].is_array() {
+        if args.json {
+            out!("{}", serde_json::to_string_pretty(&body)?);
+        } else {
+            print_checks(&body["checks"]);
+        }
+    }
+    bail!("{tenant}/{id} was not certified: {} (HTTP {status})", error_message(&text))
+}
+
 /// `ossa agent remove`.
 pub async fn agent_remove(args: &ClientArgs, id: &str, tenant: Option<&str>) -> anyhow::Result<ExitCode> {
-    let (tenant, id) = match (tenant, id.split_once('/')) {
-        (Some(tenant), _) => (tenant, id),
-        (None, Some((tenant, id))) => (tenant, id),
-        (None, None) => bail!("give the tenant with --tenant or as TENANT/ID"),
-    };
+    let (tenant, id) = agent_ref(id, tenant)?;
     let path = format!("/v1/agents/{}/{}", url_encode(tenant), url_encode(id));
     call(args, reqwest::Method::DELETE, &path, None).await?;
     if args.json {

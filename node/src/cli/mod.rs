@@ -294,6 +294,9 @@ enum TrustCommand {
     Show(ClientArgs),
 }
 
+/// Certification tiers, lowest first.
+const TIERS: [&str; 3] = ["bronze", "silver", "gold"];
+
 #[derive(Debug, Subcommand)]
 enum AgentCommand {
     /// Register an agent from an OSSA manifest (YAML) or an A2A agent card (JSON): the node
@@ -316,8 +319,8 @@ enum AgentCommand {
         /// Only agents of this tenant.
         #[arg(long)]
         tenant: Option<String>,
-        /// Only agents certified at this tier.
-        #[arg(long)]
+        /// Only agents certified at this tier or higher (silver also matches gold).
+        #[arg(long, value_parser = TIERS)]
         tier: Option<String>,
         /// Only agents with at least this trust score (0..=1000).
         #[arg(long, value_parser = clap::value_parser!(u16).range(0..=1000))]
@@ -333,9 +336,43 @@ enum AgentCommand {
         /// Only agents of this tenant.
         #[arg(long)]
         tenant: Option<String>,
+        /// Only agents certified at this tier or higher (silver also matches gold).
+        #[arg(long, value_parser = TIERS)]
+        tier: Option<String>,
         /// Also show agents the circuit breaker has quarantined.
         #[arg(long)]
         include_quarantined: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show one agent with its tier and the certifications behind it.
+    Get {
+        /// Agent id, or TENANT/ID.
+        id: String,
+        /// Tenant of the agent (unless given as TENANT/ID).
+        #[arg(long)]
+        tenant: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Certify another org's agent at a tier, on a steward's node. The node checks that FILE is
+    /// the manifest the agent is registered with (same SHA-256), that it validates strictly
+    /// against its format, that the signed record matches it and that the declared endpoint
+    /// answers; it prints each check. Only if all pass does it sign a certification (valid 30
+    /// days) and gossip it; the agent's tier is then the highest certified at its current
+    /// manifest.
+    Certify {
+        /// Agent id, or TENANT/ID.
+        id: String,
+        /// Tenant of the agent (unless given as TENANT/ID).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// The grade.
+        #[arg(long, value_parser = TIERS)]
+        tier: String,
+        /// The manifest the agent was registered with.
+        #[arg(long)]
+        manifest: PathBuf,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -762,9 +799,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 client::AgentFilter { capability: Some(capability), tenant, tier, min_trust, include_quarantined };
             client::agent_find(&client, &filter).await
         }
-        Command::Agent(AgentCommand::List { tenant, include_quarantined, client }) => {
-            client::agent_find(&client, &client::AgentFilter { tenant, include_quarantined, ..Default::default() })
-                .await
+        Command::Agent(AgentCommand::List { tenant, tier, include_quarantined, client }) => {
+            let filter = client::AgentFilter { tenant, tier, include_quarantined, ..Default::default() };
+            client::agent_find(&client, &filter).await
+        }
+        Command::Agent(AgentCommand::Get { id, tenant, client }) => {
+            client::agent_get(&client, &id, tenant.as_deref()).await
+        }
+        Command::Agent(AgentCommand::Certify { id, tenant, tier, manifest, client }) => {
+            client::agent_certify(&client, &id, tenant.as_deref(), &tier, &manifest).await
         }
         Command::Trust(TrustCommand::Observe { agent, outcome, latency_ms, client }) => {
             client::trust_observe(&client, &agent, &outcome, latency_ms).await

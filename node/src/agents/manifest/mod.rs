@@ -15,7 +15,8 @@
 //! 6. **Normalization** (`normalize.rs`): trimming, lowercased/deduplicated/sorted
 //!    capabilities, and the limits on id, capabilities, text and endpoint.
 //!
-//! The function is pure: the same bytes always give the same result.
+//! The function is pure: the same bytes always give the same result. [`validate_strict`]
+//! runs the same import and then checks the fields each format requires, for certification.
 
 mod a2a_card;
 mod a2a_v03;
@@ -30,6 +31,7 @@ mod ossa_envelope;
 mod ossa_legacy;
 mod ossa_v05;
 mod parse;
+mod strict;
 mod value;
 
 use sha2::{Digest, Sha256};
@@ -37,10 +39,11 @@ use sha2::{Digest, Sha256};
 pub use error::ImportError;
 pub use format::{ManifestFormat, UnknownFormat};
 pub use normalize::{
-    slug, MAX_CAPABILITIES, MAX_CAPABILITY_CHARS, MAX_DESCRIPTION_CHARS, MAX_ENDPOINT_LEN, MAX_ID_LEN, MAX_NAME_CHARS,
-    MAX_PROTOCOL_CHARS, MAX_SLUG_LEN, MAX_VERSION_CHARS,
+    is_valid_id, slug, MAX_CAPABILITIES, MAX_CAPABILITY_CHARS, MAX_DESCRIPTION_CHARS, MAX_ENDPOINT_LEN, MAX_ID_LEN,
+    MAX_NAME_CHARS, MAX_PROTOCOL_CHARS, MAX_SLUG_LEN, MAX_VERSION_CHARS,
 };
 pub use ossa_v05::DEFAULT_VERSION;
+pub use strict::validate_strict;
 
 /// Largest manifest accepted, in bytes. Real manifests and cards are a few KiB; 256 KiB leaves
 /// room for long descriptions and many skills while bounding parse time and memory for input

@@ -82,6 +82,15 @@ pub fn slug(name: &str) -> String {
     out.trim_end_matches('-').to_owned()
 }
 
+/// Whether `value` is a valid agent id as import accepts it (already trimmed): what a
+/// record or certification received from a peer must hold too.
+pub fn is_valid_id(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= MAX_ID_LEN
+        && value.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
 /// Checks an id: 1 to [`MAX_ID_LEN`] bytes of ASCII letters, digits, `.`, `_` and `-`,
 /// starting with a letter or digit. Case is kept.
 fn id(id: &Located) -> Result<String, ImportError> {
@@ -214,6 +223,13 @@ mod tests {
         assert!(id(&at("")).is_err());
         assert!(id(&at(&"a".repeat(MAX_ID_LEN + 1))).is_err());
         assert!(id(&at(&"a".repeat(MAX_ID_LEN))).is_ok());
+        // The same rule for ids received from peers.
+        for good in ["com.acme.reviewer_2", "a", &"a".repeat(MAX_ID_LEN)] {
+            assert!(is_valid_id(good), "{good}");
+        }
+        for bad in ["-lead", "has space", "", " a", "a\0b", &"a".repeat(MAX_ID_LEN + 1)] {
+            assert!(!is_valid_id(bad), "{bad:?}");
+        }
     }
 
     #[test]
