@@ -256,6 +256,22 @@ pub struct Status {
     /// When this node's org certificate expires (Unix seconds).
     #[serde(default)]
     pub cert_expires_at: u64,
+    /// Peers connected to this node and admitted, whether from the bootstrap list, the Raft
+    /// membership or discovery.
+    #[serde(default)]
+    pub peers: Vec<PeerView>,
+    /// Peers in the discovery (Kademlia) routing table.
+    #[serde(default)]
+    pub routing_table: usize,
+}
+
+/// A connected, admitted peer in `GET /v1/status`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PeerView {
+    /// Its org (from its certificate).
+    pub org: String,
+    /// Its libp2p peer id.
+    pub peer_id: String,
 }
 
 async fn status(State(node): Shared) -> Json<Status> {
@@ -271,6 +287,11 @@ async fn status(State(node): Shared) -> Json<Status> {
         let applied = node.consensus.registry.read();
         (applied.registry.members.len(), applied.registry.tenants.len())
     };
+    // An empty view only while the node shuts down.
+    let view = node.net.view().await.unwrap_or_default();
+    let mut peers: Vec<PeerView> =
+        view.admitted.iter().map(|p| PeerView { org: p.org.clone(), peer_id: p.peer_id.to_string() }).collect();
+    peers.sort_by(|a, b| a.org.cmp(&b.org));
     Json(Status {
         org: node.org.clone(),
         federation: node.federation.clone(),
@@ -287,6 +308,8 @@ async fn status(State(node): Shared) -> Json<Status> {
         audit_entries: node.audit.len(),
         revoked: crate::revocation::is_revoked(&node),
         cert_expires_at: node.cert_expires_at,
+        peers,
+        routing_table: view.routing_table,
     })
 }
 
