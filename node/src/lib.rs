@@ -2,7 +2,8 @@
 //!
 //! How data flows through a node:
 //! - [`swarm`] owns the libp2p swarm (TCP + Noise + Yamux, identify, gossipsub,
-//!   `/ossa/admission/1`, `/ossa/raft/1`); [`admission`] decides which peers are let in.
+//!   `/ossa/admission/1`, `/ossa/raft/1`, and Kademlia `/ossa/kad/1` to find peers beyond the
+//!   bootstrap list); [`admission`] decides which peers are let in.
 //! - [`raft_glue`] carries Raft over the swarm; [`membership`] joins the node to the Raft
 //!   group; [`readiness`] tracks whether it has caught up; [`writes`] sends registry writes
 //!   to the leader.

@@ -28,6 +28,10 @@ pub struct Metrics {
     pub admitted_peers: Gauge,
     /// Requests dropped because their sender was not admitted.
     pub unadmitted_requests: Counter,
+    /// Peers in the Kademlia routing table (peers admitted on some connection, connected or not).
+    pub discovery_table_peers: Gauge,
+    /// Dials of routing-table peers that were not connected.
+    pub discovery_dials: Counter,
     /// Current Raft term.
     pub raft_term: Gauge,
     /// Last applied Raft log index.
@@ -93,6 +97,8 @@ impl Default for Metrics {
             admission_accepted: Counter::default(),
             admitted_peers: Gauge::default(),
             unadmitted_requests: Counter::default(),
+            discovery_table_peers: Gauge::default(),
+            discovery_dials: Counter::default(),
             raft_term: Gauge::default(),
             raft_last_applied: Gauge::default(),
             raft_is_leader: Gauge::default(),
@@ -121,6 +127,16 @@ impl Default for Metrics {
             "unadmitted_requests",
             "Requests dropped because the sender was not admitted",
             metrics.unadmitted_requests.clone(),
+        );
+        root.register(
+            "discovery_table_peers",
+            "Peers in the Kademlia routing table",
+            metrics.discovery_table_peers.clone(),
+        );
+        root.register(
+            "discovery_dials",
+            "Dials of routing-table peers that were not connected",
+            metrics.discovery_dials.clone(),
         );
         root.register("raft_term", "Current Raft term", metrics.raft_term.clone());
         root.register("raft_last_applied", "Last applied Raft log index", metrics.raft_last_applied.clone());

@@ -7,8 +7,9 @@
 //! `agents::service::run_certifier_check`, which follows the set of stewards). What the registry
 //! cannot do by itself, [`run_enforcer`] does within [`ENFORCE_PERIOD`] of the apply:
 //!
-//! - hands the revoked set to the swarm, which disconnects and bans the org's node and refuses
-//!   it at admission from then on (reason `revoked`, sent to the refused node);
+//! - hands the revoked set to the swarm, which disconnects and bans the org's node, refuses
+//!   it at admission from then on (reason `revoked`, sent to the refused node), drops it from
+//!   the discovery routing table and never dials it;
 //! - removes the org's agent records from the directory, so they are neither found nor synced;
 //! - on the Raft leader, removes the org's node from the Raft membership (openraft changes
 //!   membership through joint consensus, so the remaining voters keep their quorum);
@@ -52,7 +53,8 @@ pub async fn run_enforcer(node: Arc<NodeContext>) {
         let orgs: BTreeSet<String> = revoked.keys().cloned().collect();
         if orgs != enforced || !started {
             let others = orgs.iter().filter(|o| **o != node.org).cloned().collect();
-            if node.net.set_revoked(others).await.is_err() {
+            let peers = revoked.values().filter(|r| r.org != node.org).filter_map(|r| r.peer_id.parse().ok()).collect();
+            if node.net.set_revoked(others, peers).await.is_err() {
                 return; // the swarm has stopped: the node is shutting down
             }
             for org in orgs.difference(&enforced) {

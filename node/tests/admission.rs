@@ -1,6 +1,7 @@
 //! Rogue peers against a real federation: an in-process libp2p node (the real swarm code)
 //! presents a certificate from another CA, or a genuine certificate issued for another key.
-//! The federation must refuse both, count the refusals, and apply nothing they send.
+//! The federation must refuse both, count the refusals, apply nothing they send, and keep them
+//! out of its discovery routing table.
 
 use std::time::Duration;
 
@@ -54,6 +55,17 @@ async fn foreign_ca_and_wrong_key_peers_are_refused_and_nothing_they_send_is_app
     })
     .await
     .expect("refusals in /metrics");
+
+    // Discovery: the target's routing table holds the two other nodes, never a rogue one.
+    net.wait_until("the target's routing table holds the federation's nodes", SETTLE, || async {
+        (net.status(0).await.ok()?["routing_table"].as_u64()? == 2).then_some(())
+    })
+    .await
+    .expect("routing table");
+    let status = net.status(0).await.expect("status");
+    let peers: Vec<&str> =
+        status["peers"].as_array().expect("peers").iter().filter_map(|p| p["org"].as_str()).collect();
+    assert!(peers.iter().all(|org| *org != "mallory" && *org != "eve"), "{status}");
 
     for i in 0..net.len() {
         let tenants = net.tenants(i).await.expect("tenants");

@@ -1,6 +1,6 @@
 //! `ossa bench` end to end through the binary, briefly: `commit` starts its own testnet,
 //! commits writes, prints one JSON line per client count on stdout and stops its nodes; `audit`,
-//! `trust` and `authorize` run their in-process measurements on tiny sizes and print one JSON
+//! `trust`, `authorize` and `gossip` run their in-process measurements on tiny sizes and print one JSON
 //! line per report. No timing is asserted: the figures are a benchmark's business, not a
 //! test's.
 
@@ -92,4 +92,17 @@ fn bench_authorize_reports_decisions() {
     assert_eq!(reports[0]["bench"], "authorize");
     assert_eq!(reports[0]["operations"], 200);
     assert!(reports[0]["setup"].as_str().is_some_and(|s| s.starts_with("20 tenant sets")), "{}", reports[0]);
+}
+
+#[test]
+fn bench_gossip_reports_both_figures_per_size() {
+    let reports = bench_json(&["gossip", "--nodes", "4,6", "--trials", "2"]);
+    let names: Vec<(&str, u64)> =
+        reports.iter().filter_map(|r| Some((r["bench"].as_str()?, r["nodes"].as_u64()?))).collect();
+    assert_eq!(names, [("gossip", 4), ("gossip-all", 4), ("gossip", 6), ("gossip-all", 6)]);
+    for report in &reports {
+        assert_eq!(report["operations"], 2, "every record reached every node: {report}");
+        assert_eq!(report["errors"], 0, "{report}");
+        assert_eq!(report["trials"], 2, "{report}");
+    }
 }

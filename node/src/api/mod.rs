@@ -292,6 +292,22 @@ pub struct Status {
     /// Node ids of the Raft learners, as this node knows the membership.
     #[serde(default)]
     pub raft_learners: Vec<u64>,
+    /// Peers connected to this node and admitted, whether from the bootstrap list, the Raft
+    /// membership or discovery.
+    #[serde(default)]
+    pub peers: Vec<PeerView>,
+    /// Peers in the discovery (Kademlia) routing table.
+    #[serde(default)]
+    pub routing_table: usize,
+}
+
+/// A connected, admitted peer in `GET /v1/status`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PeerView {
+    /// Its org (from its certificate).
+    pub org: String,
+    /// Its libp2p peer id.
+    pub peer_id: String,
 }
 
 async fn status(State(node): Shared) -> Json<Status> {
@@ -307,6 +323,11 @@ async fn status(State(node): Shared) -> Json<Status> {
         let applied = node.consensus.registry.read();
         (applied.registry.members.len(), applied.registry.tenants.len())
     };
+    // An empty view only while the node shuts down.
+    let view = node.net.view().await.unwrap_or_default();
+    let mut peers: Vec<PeerView> =
+        view.admitted.iter().map(|p| PeerView { org: p.org.clone(), peer_id: p.peer_id.to_string() }).collect();
+    peers.sort_by(|a, b| a.org.cmp(&b.org));
     Json(Status {
         org: node.org.clone(),
         federation: node.federation.clone(),
@@ -325,6 +346,8 @@ async fn status(State(node): Shared) -> Json<Status> {
         cert_expires_at: node.cert_expires_at,
         raft_voters: raft.membership_config.membership().voter_ids().collect(),
         raft_learners: raft.membership_config.membership().learner_ids().collect(),
+        peers,
+        routing_table: view.routing_table,
     })
 }
 

@@ -13,6 +13,8 @@
 //!   signed as a node signs them, and the offline verification of its export.
 //! - [`trust`]: ingest and EigenTrust recomputation of a synthetic federation's trust scores.
 //! - [`authorize`]: Cedar authorization decisions against many tenant policy sets.
+//! - [`gossip`]: propagation of a signed agent record through 10, 100 and 1000 in-process
+//!   nodes running the node's gossipsub over `MemoryTransport`.
 //!
 //! The in-process benchmarks (`query`, `audit`, `trust`, `authorize`) run on a blocking thread;
 //! those that take long poll a stop flag that Ctrl-C sets (`blocking_until_interrupted`), so
@@ -22,6 +24,7 @@ mod audit;
 mod authorize;
 mod commit;
 mod failover;
+mod gossip;
 mod query;
 mod trust;
 
@@ -29,6 +32,7 @@ pub use audit::{audit, AuditOptions};
 pub use authorize::{authorize, AuthorizeOptions};
 pub use commit::{commit, parse_client_count, CommitOptions, MAX_CLIENTS};
 pub use failover::{failover, FailoverOptions};
+pub use gossip::{gossip, GossipOptions};
 pub use query::query;
 pub use trust::{trust, TrustOptions};
 
@@ -53,7 +57,11 @@ pub struct BenchReport {
     /// Concurrent clients (`commit` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub clients: Option<usize>,
-    /// Trials run: leader kills (`failover`), whole runs (`audit-verify`, `trust-ingest`).
+    /// Nodes of the network (`gossip` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<usize>,
+    /// Trials run: leader kills (`failover`), whole runs (`audit-verify`, `trust-ingest`),
+    /// records published (`gossip`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trials: Option<usize>,
     /// Entries per timed call (`audit-append-batch` only): the latencies are of whole batches,
@@ -65,7 +73,8 @@ pub struct BenchReport {
     /// Operations timed.
     pub operations: usize,
     /// Operations that failed and are not in the figures: requests not answered 201
-    /// (`commit`), trials without a commit in time (`failover`).
+    /// (`commit`), trials without a commit in time (`failover`), records that did not reach
+    /// 99% (`gossip`) or every node (`gossip-all`) in time.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<u64>,
     /// Operations per second (for `failover`: trials per second of the whole run, not a goal).
@@ -94,6 +103,7 @@ fn report(bench: &str, setup: String, goal: &str, mut latencies: Vec<Duration>, 
     BenchReport {
         bench: bench.to_owned(),
         clients: None,
+        nodes: None,
         trials: None,
         batch: None,
         setup,

@@ -117,6 +117,8 @@ pub async fn status(args: &ClientArgs) -> anyhow::Result<ExitCode> {
         vec!["tenants".into(), status.tenants.to_string()],
         vec!["audit entries".into(), status.audit_entries.to_string()],
         vec!["certificate expires".into(), format_unix_date(status.cert_expires_at)],
+        vec!["connected peers".into(), status.peers.iter().map(|p| p.org.as_str()).collect::<Vec<_>>().join(", ")],
+        vec!["routing table".into(), format!("{} peers", status.routing_table)],
     ];
     table::print(&["field", "value"], &rows);
     let now = crate::clock::now_ms() / 1000;

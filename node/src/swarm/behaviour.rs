@@ -1,5 +1,5 @@
-//! The composed libp2p behaviour: identify, admission, the Raft request-response protocol and
-//! gossipsub.
+//! The composed libp2p behaviour: identify, admission, the Raft request-response protocol,
+//! gossipsub, sync and discovery (Kademlia among admitted peers).
 
 use std::time::Duration;
 
@@ -7,6 +7,7 @@ use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{gossipsub, identify, identity};
 
+use super::discovery::Discovery;
 use crate::wire::{
     pb, ProstCodec, ADMISSION_PROTOCOL, MAX_ADMISSION_MESSAGE, MAX_RAFT_MESSAGE, MAX_SYNC_MESSAGE, RAFT_PROTOCOL,
     SYNC_PROTOCOL,
@@ -43,7 +44,7 @@ fn peer_score_params() -> gossipsub::PeerScoreParams {
 }
 
 /// Score parameters of each of the node's topics (see [`peer_score_params`]).
-pub fn topic_score_params() -> gossipsub::TopicScoreParams {
+fn topic_score_params() -> gossipsub::TopicScoreParams {
     gossipsub::TopicScoreParams {
         topic_weight: 1.0,
         time_in_mesh_weight: 0.0,
@@ -56,6 +57,38 @@ pub fn topic_score_params() -> gossipsub::TopicScoreParams {
     }
 }
 
+/// The node's gossipsub configuration. Messages are signed by their author's libp2p key
+/// (`Strict`) and must be validated by the node (`validate_messages`) before gossipsub
+/// forwards them.
+fn gossip_config() -> Result<gossipsub::Config, gossipsub::ConfigBuilderError> {
+    gossipsub::ConfigBuilder::default()
+        .validation_mode(gossipsub::ValidationMode::Strict)
+        .validate_messages()
+        .max_transmit_size(MAX_GOSSIP_MESSAGE)
+        .heartbeat_interval(GOSSIP_HEARTBEAT)
+        .build()
+}
+
+/// The node's gossipsub behaviour for the identity `key`: [`gossip_config`] with peer scoring.
+/// `ossa bench gossip` builds its nodes with it too, so that it measures what the node runs.
+pub(crate) fn gossip_behaviour(key: &identity::Keypair) -> Result<gossipsub::Behaviour, BuildError> {
+    let mut gossipsub =
+        gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), gossip_config()?)?;
+    gossipsub.with_peer_score(peer_score_params(), gossipsub::PeerScoreThresholds::default())?;
+    Ok(gossipsub)
+}
+
+/// Subscribes `gossipsub` to `topic` with the node's topic score parameters.
+pub(crate) fn subscribe(gossipsub: &mut gossipsub::Behaviour, topic: &str) -> Result<(), BuildError> {
+    let topic = gossipsub::IdentTopic::new(topic);
+    gossipsub.subscribe(&topic)?;
+    gossipsub.set_topic_params(topic, topic_score_params())?;
+    Ok(())
+}
+
+/// Why a behaviour could not be built (only a bug in the constants above can cause it).
+pub(crate) type BuildError = Box<dyn std::error::Error + Send + Sync>;
+
 /// The node's behaviour.
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
@@ -64,10 +97,11 @@ pub struct Behaviour {
     pub(super) raft: request_response::Behaviour<ProstCodec<pb::RaftRequest, pb::RaftResponse>>,
     pub(super) gossipsub: gossipsub::Behaviour,
     pub(super) sync: request_response::Behaviour<ProstCodec<pb::SyncRequest, pb::SyncResponse>>,
+    pub(super) discovery: Discovery,
 }
 
 impl Behaviour {
-    pub(super) fn new(key: &identity::Keypair) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+    pub(super) fn new(key: &identity::Keypair) -> Result<Self, BuildError> {
         let identify = identify::Behaviour::new(identify::Config::new(IDENTIFY_PROTOCOL.to_owned(), key.public()));
         let admission = request_response::Behaviour::with_codec(
             ProstCodec::new(MAX_ADMISSION_MESSAGE),
@@ -79,22 +113,13 @@ impl Behaviour {
             [(RAFT_PROTOCOL, ProtocolSupport::Full)],
             request_response::Config::default().with_request_timeout(RAFT_REQUEST_TIMEOUT),
         );
-        // Messages are signed by their author's libp2p key and must be validated by the node
-        // (`validate_messages`) before gossipsub forwards them.
-        let gossip_config = gossipsub::ConfigBuilder::default()
-            .validation_mode(gossipsub::ValidationMode::Strict)
-            .validate_messages()
-            .max_transmit_size(MAX_GOSSIP_MESSAGE)
-            .heartbeat_interval(GOSSIP_HEARTBEAT)
-            .build()?;
-        let mut gossipsub =
-            gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), gossip_config)?;
-        gossipsub.with_peer_score(peer_score_params(), gossipsub::PeerScoreThresholds::default())?;
+        let gossipsub = gossip_behaviour(key)?;
         let sync = request_response::Behaviour::with_codec(
             ProstCodec::new(MAX_SYNC_MESSAGE),
             [(SYNC_PROTOCOL, ProtocolSupport::Full)],
             request_response::Config::default().with_request_timeout(SYNC_TIMEOUT),
         );
-        Ok(Self { identify, admission, raft, gossipsub, sync })
+        let discovery = Discovery::new(key.public().to_peer_id());
+        Ok(Self { identify, admission, raft, gossipsub, sync, discovery })
     }
 }

@@ -1,4 +1,5 @@
-//! The task that owns the swarm: runs admission, moves requests and answers, enforces bans.
+//! The task that owns the swarm: runs admission, moves requests and answers, enforces bans,
+//! feeds discovery with what identify reports of admitted peers and dials the peers it finds.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -7,9 +8,9 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, PublishError};
 use libp2p::request_response::{self, Message, OutboundRequestId};
-use libp2p::swarm::dial_opts::DialOpts;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::SwarmEvent;
-use libp2p::{identity, noise, tcp, yamux, Multiaddr, PeerId, Swarm};
+use libp2p::{identify, identity, noise, tcp, yamux, Multiaddr, PeerId, Swarm};
 use tokio::sync::{mpsc, oneshot};
 
 use super::behaviour::{Behaviour, BehaviourEvent};
@@ -25,6 +26,13 @@ use crate::wire::pb;
 const TICK: Duration = Duration::from_secs(1);
 /// Idle connections are kept this long; Raft heartbeats keep members' connections busy.
 const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(120);
+/// How often routing-table peers that are not connected are dialed: often enough that a node
+/// found by a bootstrap is connected within seconds, rarely enough that a node that is down
+/// costs one failed dial per peer every few seconds.
+const DISCOVERY_ROUND: Duration = Duration::from_secs(5);
+/// Most discovery dials per round, so a large routing table is connected over a few rounds
+/// rather than in one burst of handshakes.
+const MAX_DISCOVERY_DIALS: usize = 32;
 
 /// What the swarm needs to start.
 pub struct SwarmSettings {
@@ -89,6 +97,10 @@ struct EventLoop {
     listen_addrs: Vec<Multiaddr>,
     /// Orgs revoked by governance: refused at admission, disconnected when revoked.
     revoked: HashSet<String>,
+    /// The nodes of revoked orgs: never dialed.
+    revoked_peers: HashSet<PeerId>,
+    /// When routing-table peers were last dialed.
+    last_discovery_round: Instant,
     /// Peers that refused this node because its own org was revoked.
     told_revoked: Arc<Mutex<HashSet<PeerId>>>,
     /// Keys their orgs rotated away from, past the grace period: refused at admission,
@@ -115,9 +127,7 @@ pub fn spawn(
         .build();
     swarm.listen_on(settings.listen.clone())?;
     for topic in &settings.topics {
-        let topic = IdentTopic::new(topic.clone());
-        swarm.behaviour_mut().gossipsub.subscribe(&topic)?;
-        swarm.behaviour_mut().gossipsub.set_topic_params(topic, super::behaviour::topic_score_params())?;
+        super::behaviour::subscribe(&mut swarm.behaviour_mut().gossipsub, topic)?;
     }
     let (command_tx, commands) = mpsc::channel(COMMAND_QUEUE);
     let told_revoked = Arc::new(Mutex::new(HashSet::new()));
@@ -136,6 +146,8 @@ pub fn spawn(
         pending_sync: HashMap::new(),
         listen_addrs: Vec::new(),
         revoked: HashSet::new(),
+        revoked_peers: HashSet::new(),
+        last_discovery_round: Instant::now(),
         told_revoked: told_revoked.clone(),
         retired: HashSet::new(),
         blocked: HashSet::new(),
@@ -182,9 +194,48 @@ impl EventLoop {
             requests.retain(|queued| !queued.is_closed());
         }
         self.queued.retain(|_, requests| !requests.is_empty());
+        self.refresh_undialable();
         if self.admitted.is_empty() {
             self.dial_bootstrap();
         }
+        if now.duration_since(self.last_discovery_round) >= DISCOVERY_ROUND {
+            self.last_discovery_round = now;
+            self.dial_known_peers();
+        }
+    }
+
+    /// Dials routing-table peers that are not connected (up to [`MAX_DISCOVERY_DIALS`]);
+    /// admission runs on these connections as on any other. Undialable peers are refused by
+    /// the discovery behaviour itself.
+    fn dial_known_peers(&mut self) {
+        let known = self.swarm.behaviour_mut().discovery.known_peers();
+        self.metrics.discovery_table_peers.set(known.len() as i64);
+        let unconnected: Vec<_> =
+            known.into_iter().filter(|(peer, _)| !self.swarm.is_connected(peer)).take(MAX_DISCOVERY_DIALS).collect();
+        for (peer, addrs) in unconnected {
+            let opts =
+                DialOpts::peer_id(peer).condition(PeerCondition::DisconnectedAndNotDialing).addresses(addrs).build();
+            match self.swarm.dial(opts) {
+                Ok(()) => {
+                    self.metrics.discovery_dials.inc();
+                }
+                Err(err) => tracing::debug!(%peer, %err, "not dialing a routing-table peer"),
+            }
+        }
+    }
+
+    /// Hands discovery the peers no connection may be dialed to: banned, cut off by fault
+    /// injection, nodes of revoked orgs, or retired keys.
+    fn refresh_undialable(&mut self) {
+        let undialable = self
+            .banned
+            .keys()
+            .chain(&self.blocked)
+            .chain(&self.revoked_peers)
+            .chain(&self.retired)
+            .copied()
+            .collect::<HashSet<_>>();
+        self.swarm.behaviour_mut().discovery.set_undialable(undialable);
     }
 
     fn on_command(&mut self, command: Command) {
@@ -219,16 +270,22 @@ impl EventLoop {
                     self.fail_queued(peer, "blocked by fault injection");
                 }
                 self.blocked = peers;
+                self.refresh_undialable();
             }
             Command::SetApplicationScores { scores } => {
                 for (peer, score) in scores {
                     self.swarm.behaviour_mut().gossipsub.set_application_score(&peer, score);
                 }
             }
-            Command::SetRevoked { orgs } => {
+            Command::SetRevoked { orgs, peers } => {
                 let cut: Vec<PeerId> =
                     self.admitted.values().filter(|p| orgs.contains(&p.org)).map(|p| p.peer_id).collect();
                 self.revoked = orgs;
+                for peer in &peers {
+                    self.swarm.behaviour_mut().discovery.refused(peer);
+                }
+                self.revoked_peers = peers;
+                self.refresh_undialable();
                 for peer in cut {
                     tracing::warn!(%peer, "disconnecting a revoked org's node");
                     self.refuse(peer, "revoked");
@@ -236,17 +293,20 @@ impl EventLoop {
             }
             Command::SetRetired { peers } => {
                 for peer in peers.difference(&self.retired).copied().collect::<Vec<_>>() {
+                    self.swarm.behaviour_mut().discovery.refused(&peer);
                     if self.admitted.contains_key(&peer) {
                         tracing::warn!(%peer, "disconnecting a node whose key was rotated away from");
                         self.refuse(peer, "key_retired");
                     }
                 }
                 self.retired = peers;
+                self.refresh_undialable();
             }
             Command::View { reply } => {
                 let view = NetworkView {
                     listen_addrs: self.listen_addrs.clone(),
                     admitted: self.admitted.values().cloned().collect(),
+                    routing_table: self.swarm.behaviour_mut().discovery.known_peers().len(),
                 };
                 let _ = reply.send(view);
             }
@@ -280,6 +340,7 @@ impl EventLoop {
                 }
                 self.unadmitted.remove(&peer_id);
                 self.closing_after_answer.remove(&peer_id);
+                self.swarm.behaviour_mut().discovery.disconnected(&peer_id);
                 self.metrics.admitted_peers.set(self.admitted.len() as i64);
                 self.fail_queued(peer_id, "disconnected");
             }
@@ -292,6 +353,18 @@ impl EventLoop {
             SwarmEvent::Behaviour(BehaviourEvent::Raft(event)) => self.on_raft(event),
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => self.on_gossip(event),
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }))
+                if !self.banned.contains_key(&peer_id) && !self.blocked.contains(&peer_id) =>
+            {
+                self.swarm.behaviour_mut().discovery.identified(peer_id, info.listen_addrs);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Discovery(libp2p::kad::Event::RoutingUpdated {
+                peer,
+                is_new_peer: true,
+                ..
+            })) => {
+                tracing::debug!(%peer, "peer added to the routing table");
+            }
             _ => {}
         }
     }
@@ -447,6 +520,7 @@ impl EventLoop {
     fn admit(&mut self, peer: AdmittedPeer) {
         let peer_id = peer.peer_id;
         self.unadmitted.remove(&peer_id);
+        self.swarm.behaviour_mut().discovery.admitted(peer_id);
         if self.admitted.insert(peer_id, peer.clone()).is_none() {
             tracing::info!(%peer_id, org = %peer.org, role = %peer.role, "peer admitted");
             self.metrics.admission_accepted.inc();
@@ -507,6 +581,8 @@ impl EventLoop {
         self.unadmitted.remove(&peer);
         self.admitted.remove(&peer);
         self.banned.insert(peer, Instant::now() + self.settings.ban);
+        self.swarm.behaviour_mut().discovery.refused(&peer);
+        self.refresh_undialable();
         self.fail_queued(peer, &format!("admission failed: {reason}"));
     }
 

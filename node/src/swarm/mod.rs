@@ -12,10 +12,21 @@
 //! A connection is useless until admission succeeds: inbound requests and gossip from an
 //! unadmitted peer are dropped (and counted; gossip is reported `Reject`), outbound requests to it wait in a queue until it is
 //! admitted or fails, and a peer that fails admission is disconnected and banned for a while.
+//!
+//! Peers beyond the bootstrap list are found by Kademlia (`/ossa/kad/1`, see `discovery`):
+//!
+//! ```text
+//!  identify (listen addrs) + admission ──▶ routing table (admitted peers only)
+//!  bootstrap (periodic) ──FIND_NODE──▶ admitted peers ──▶ the peers they name are dialed
+//!  every few seconds: routing-table peers not connected are dialed
+//!  every new connection ──▶ admission, as above; banned, cut-off and revoked peers are never dialed
+//! ```
 
 mod behaviour;
+mod discovery;
 
 pub use behaviour::QUARANTINED_APP_SCORE;
+pub(crate) use behaviour::{gossip_behaviour, subscribe};
 mod event_loop;
 
 use std::collections::HashSet;
@@ -108,6 +119,8 @@ pub struct NetworkView {
     pub listen_addrs: Vec<Multiaddr>,
     /// Admitted, connected peers.
     pub admitted: Vec<AdmittedPeer>,
+    /// Peers in the Kademlia routing table.
+    pub routing_table: usize,
 }
 
 pub(crate) enum Command {
@@ -126,6 +139,7 @@ pub(crate) enum Command {
     },
     SetRevoked {
         orgs: HashSet<String>,
+        peers: HashSet<PeerId>,
     },
     SetRetired {
         peers: HashSet<PeerId>,
@@ -238,10 +252,10 @@ impl NetworkClient {
         self.commands.send(Command::SetApplicationScores { scores }).await.map_err(|_| NetError::Stopped)
     }
 
-    /// Replaces the set of revoked orgs: their connected nodes are disconnected and banned now,
-    /// and refused at admission from then on.
-    pub async fn set_revoked(&self, orgs: HashSet<String>) -> Result<(), NetError> {
-        self.commands.send(Command::SetRevoked { orgs }).await.map_err(|_| NetError::Stopped)
+    /// Replaces the set of revoked orgs and of their nodes' peer ids: their connected nodes are
+    /// disconnected and banned now, refused at admission and never dialed from then on.
+    pub async fn set_revoked(&self, orgs: HashSet<String>, peers: HashSet<PeerId>) -> Result<(), NetError> {
+        self.commands.send(Command::SetRevoked { orgs, peers }).await.map_err(|_| NetError::Stopped)
     }
 
     /// Replaces the set of retired keys (see `ossa_consensus::KeyRotation`): their connected
