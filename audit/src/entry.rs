@@ -114,6 +114,23 @@ pub fn leaf_hash(canonical: &[u8]) -> Hash {
     h.finalize().into()
 }
 
+/// Lowercase hex of `hash`, as entries and exports write hashes.
+pub(crate) fn hex_of(hash: &Hash) -> [u8; 64] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0; 64];
+    for (pair, byte) in out.chunks_exact_mut(2).zip(hash) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0xf)];
+    }
+    out
+}
+
+/// [`hex_of`] as a `String` (what `hex::encode` gives, without its per-character
+/// iterator, which is a visible share of an append's time).
+pub(crate) fn hex_string(hash: &Hash) -> String {
+    String::from_utf8_lossy(&hex_of(hash)).into_owned()
+}
+
 /// Borrowed fields of one entry, ready to be encoded.
 pub(crate) struct Fields<'a> {
     pub index: u64,
@@ -130,6 +147,12 @@ impl Fields<'_> {
     pub fn encode(&self) -> Vec<u8> {
         let strs = self.kind.len() + self.actor.len() + self.payload_json.len();
         let mut out = Vec::with_capacity(1 + 8 * 5 + 1 + 8 + 32 + strs);
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// Appends the canonical bytes to `out`.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
         out.push(ENTRY_VERSION);
         out.extend_from_slice(&self.index.to_be_bytes());
         out.extend_from_slice(&self.time_ms.to_be_bytes());
@@ -145,7 +168,6 @@ impl Fields<'_> {
             }
         }
         out.extend_from_slice(self.prev_hash);
-        out
     }
 }
 
@@ -186,8 +208,8 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Stored, AuditError> {
         actor,
         payload,
         raft_index,
-        prev_hash: hex::encode(prev),
-        leaf_hash: hex::encode(leaf),
+        prev_hash: hex_string(&prev),
+        leaf_hash: hex_string(&leaf),
     };
     Ok(Stored { entry, prev, leaf })
 }
@@ -252,6 +274,13 @@ mod tests {
         assert_eq!(&bytes[25..39], b"policy.applied");
         assert_eq!(&bytes[bytes.len() - 32..], &[7; 32]);
         assert_eq!(bytes.len(), 1 + 8 + 8 + (8 + 14) + (8 + 5) + (8 + 23) + 1 + 8 + 32);
+    }
+
+    #[test]
+    fn hex_is_lowercase_hex() {
+        let hash: Hash = std::array::from_fn(|i| (i * 37) as u8);
+        assert_eq!(hex_string(&hash), hex::encode(hash));
+        assert_eq!(&hex_of(&hash)[..], hex::encode(hash).as_bytes());
     }
 
     #[test]

@@ -7,23 +7,27 @@
 //!    [`AuditLog::append_replicated`] when the entry comes from an applied Raft entry (a
 //!    restarted node re-applies those, so that path is idempotent on the Raft index), or
 //!    several drafts to [`AuditLog::append_batch`], which gives the same entries in one
-//!    store write.
+//!    store write. Appends made from several threads at once are group-committed: those that
+//!    arrive while a write is under way share the next one. Every append returns once its
+//!    entry is in the store; [`AuditLog::flush`] makes everything appended before it durable.
 //! 2. The log assigns the next index, links the entry to the previous one through
 //!    `prev_hash`, encodes it canonically ([`entry`] documents the bytes) and hashes it as an
 //!    RFC 6962 leaf, `SHA-256(0x00 || canonical_bytes)`. The canonical bytes are what the
 //!    [`AuditStore`] keeps, so every read re-derives the leaf hash from the stored bytes.
 //! 3. The leaf joins an RFC 6962 / RFC 9162 Merkle tree ([`merkle`]): the append stores the
-//!    interior nodes it completes in the same atomic write, so [`AuditLog::tree_head`] is
-//!    in memory and [`AuditLog::root`], [`AuditLog::inclusion_proof`] and
-//!    [`AuditLog::consistency_proof`] read `O(log n)` stored nodes. [`verify_inclusion`]
-//!    and [`verify_consistency`] check such proofs without the log.
+//!    interior nodes of level 8 and up that it completes in the same atomic write (lower
+//!    ones are recomputed from at most 128 records when needed), so
+//!    [`AuditLog::tree_head`] is in memory and [`AuditLog::root`],
+//!    [`AuditLog::inclusion_proof`] and [`AuditLog::consistency_proof`] read `O(log n)`
+//!    stored nodes. [`verify_inclusion`] and [`verify_consistency`] check such proofs
+//!    without the log.
 //! 4. The node signs tree heads as C2SP checkpoints ([`checkpoint`]: [`sign_checkpoint`],
 //!    [`verify_checkpoint`]) in the signed-note envelope ([`note`]); peer orgs witness them
 //!    with C2SP cosignatures ([`cosign`]).
 //! 5. [`AuditLog::export`] writes the log as JSON Lines (a versioned header with the tree
 //!    size and root, then one [`AuditEntry`] per line); [`verify_export`] checks such a file
-//!    offline, recomputing every leaf hash, every chain link and the root, and names the
-//!    first bad entry; [`verify_export_against`] also checks it against a signed checkpoint,
+//!    offline on all cores, recomputing every leaf hash, every chain link and the root, and
+//!    names the first bad entry; [`verify_export_against`] also checks it against a signed checkpoint,
 //!    which catches a rewritten history or a cut tail.
 //! 6. [`prove_entry`] writes a one-entry proof in the C2SP `tlog-proof` format
 //!    ([`tlog_proof`]): the entry, its inclusion hashes and the cosigned checkpoint;

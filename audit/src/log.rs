@@ -1,17 +1,29 @@
 //! The audit log: appends drafts to the hash chain and the Merkle tree, and reads them back.
 //!
 //! [`AuditLog`] keeps the head of the chain (length, last leaf hash, highest Raft index) and
-//! the tree's frontier (see [`crate::merkle`]) in memory behind a mutex. An append takes the
-//! mutex, checks the draft's size limits, encodes the entry with the next index and the
-//! head's hash as `prev_hash`, computes the tree nodes the new leaf completes, writes the
-//! record, those nodes and the new head metadata to the [`AuditStore`] in one atomic write,
-//! then moves the head and the frontier. A batched append ([`AuditLog::append_batch`]) does
-//! the same for several drafts against a copy of the head and writes them all in one atomic
-//! write before moving the head. On open the head is rebuilt from the store, and the
-//! last entry's hash and its link to the entry before are checked against the recorded head;
-//! the `tree` submodule then loads the frontier from the stored nodes and checks that it
-//! binds the last entry, or builds the tree from the records when the store predates it
-//! (format 1). The same submodule answers tree heads, roots of earlier sizes and proofs.
+//! the tree's frontier (see [`crate::merkle`]) in memory behind a mutex. An append first
+//! checks the draft's size limits and encodes its payload as canonical JSON, outside the
+//! mutex; then, under it, encodes the entry with the next index and the head's hash as
+//! `prev_hash`, computes the tree nodes the new leaf completes, writes the record, the
+//! completed nodes the store keeps (level [`crate::merkle::LOWEST_STORED_LEVEL`] and up) and
+//! the new head metadata to the [`AuditStore`] in one atomic write, and only then moves the
+//! head and the frontier. A batched append ([`AuditLog::append_batch`]) does the same for
+//! several drafts against a copy of the head, in one write. Appends made from several
+//! threads at once are batched the same way by group commit (the `group` submodule): one
+//! write for all the drafts queued while the previous write was under way.
+//!
+//! Durability: an append returns once its write is in the store, never earlier. The sled
+//! store does not fsync a write; [`AuditLog::flush`] does, so every append that returned
+//! before a `flush` that succeeds survives a crash. Without a flush an entry reaches the disk
+//! with sled's background flush (within about 500 ms), and because sled recovers a prefix of
+//! its writes, a crash never keeps a later write of the same database (the registry, say)
+//! without the audit entries written before it.
+//!
+//! On open the head is rebuilt from the store, and the last entry's hash and its link to the
+//! entry before are checked against the recorded head; the `tree` submodule then loads the
+//! frontier from the stored nodes and checks that it binds the last entry, or builds the
+//! tree from the records when the store predates it (format 1). The same submodule answers
+//! tree heads, roots of earlier sizes and proofs.
 //!
 //! Metadata keys in the store: `format_version` (one byte, [`STORE_FORMAT`]), `head` (u64
 //! big-endian index of the last entry then its 32-byte leaf hash) and `raft_index` (u64
@@ -20,18 +32,24 @@
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::entry::{self, Fields, Stored, MAX_ACTOR_LEN, MAX_KIND_LEN, MAX_PAYLOAD_LEN, ZERO_HASH};
-use crate::merkle::Frontier;
+use crate::merkle::{Frontier, NodeId, LOWEST_STORED_LEVEL};
 use crate::{AuditEntry, AuditError, AuditStore, EntryDraft, Hash};
 
+mod group;
 mod tree;
 
-/// Version of the store layout (keys, metadata); checked on open. 2: records, head metadata
-/// and Merkle tree nodes. A version-1 store (records and head only) is upgraded on open by
-/// building its tree from the records.
-pub const STORE_FORMAT: u8 = 2;
+/// Version of the store layout (keys, metadata); checked on open. 3: records, head metadata
+/// and the Merkle tree nodes of level [`LOWEST_STORED_LEVEL`] and up. A version-2 store
+/// (every node of level 1 and up) is read as it is and relabelled 3 on open: the nodes it has
+/// below level 8 are no longer read. A version-1 store (records and head only) is upgraded on
+/// open by building its tree from the records.
+pub const STORE_FORMAT: u8 = 3;
 
 /// The store layout before the Merkle tree: records and head metadata only.
 const STORE_FORMAT_CHAIN_ONLY: u8 = 1;
+
+/// The store layout that kept every tree node of level 1 and up.
+const STORE_FORMAT_ALL_NODES: u8 = 2;
 
 const META_FORMAT: &str = "format_version";
 const META_HEAD: &str = "head";
@@ -53,6 +71,7 @@ pub(crate) struct Head {
 pub struct AuditLog<S: AuditStore> {
     pub(crate) store: S,
     head: Mutex<Head>,
+    group: group::GroupCommit,
 }
 
 impl<S: AuditStore> AuditLog<S> {
@@ -61,9 +80,9 @@ impl<S: AuditStore> AuditLog<S> {
     /// A store written before the Merkle tree existed gets its tree built here, once, in
     /// time linear in the log's length; every later open reads `O(log n)` tree nodes.
     pub fn open(store: S) -> Result<Self, AuditError> {
-        let has_tree = match store.get_meta(META_FORMAT)?.as_deref() {
-            None | Some([STORE_FORMAT_CHAIN_ONLY]) => false,
-            Some([STORE_FORMAT]) => true,
+        let format = match store.get_meta(META_FORMAT)?.as_deref() {
+            None => STORE_FORMAT_CHAIN_ONLY,
+            Some([v @ (STORE_FORMAT_CHAIN_ONLY | STORE_FORMAT_ALL_NODES | STORE_FORMAT)]) => *v,
             Some(v) => return Err(AuditError::UnsupportedFormat(v.first().copied().unwrap_or(0))),
         };
         let raft = store.get_meta(META_RAFT)?.map(|b| fixed::<8>(&b)).transpose()?;
@@ -85,19 +104,27 @@ impl<S: AuditStore> AuditLog<S> {
         } else if recorded.is_some() {
             return Err(AuditError::Corrupt("head recorded but no entries".into()));
         }
-        head.frontier = if has_tree {
-            tree::load(&store, head.len, &head.last)?
+        head.frontier = if format == STORE_FORMAT_CHAIN_ONLY {
+            tree::rebuild(&store, head.len, &head.last)?
         } else {
-            let frontier = tree::rebuild(&store, head.len, &head.last)?;
-            store.put_meta(META_FORMAT, &[STORE_FORMAT])?;
-            frontier
+            tree::load(&store, head.len, &head.last)?
         };
-        Ok(Self { store, head: Mutex::new(head) })
+        if format != STORE_FORMAT {
+            store.put_meta(META_FORMAT, &[STORE_FORMAT])?;
+        }
+        Ok(Self { store, head: Mutex::new(head), group: group::GroupCommit::default() })
     }
 
-    /// Appends `draft` as the next entry and returns it.
+    /// Appends `draft` as the next entry and returns it, once it is in the store.
+    ///
+    /// Appends from several threads at once are group-committed: one thread writes all the
+    /// drafts queued while the previous write was under way, in one store write, as
+    /// [`AuditLog::append_batch`] would; each call still returns its own entry, after that
+    /// write. A draft over a size limit fails alone and is not queued; a failed write fails
+    /// every append in it, and none of them is appended.
     pub fn append(&self, draft: EntryDraft) -> Result<AuditEntry, AuditError> {
-        append_locked(&self.store, &mut self.lock(), draft)
+        let prepared = Prepared::new(draft)?;
+        self.group.append(prepared, |drafts| append_prepared(&self.store, &mut self.lock(), drafts))
     }
 
     /// Appends `drafts` as the next entries, in order, and returns them.
@@ -110,20 +137,22 @@ impl<S: AuditStore> AuditLog<S> {
     /// Durability is the store's, as for [`AuditLog::append`] (see [`AuditLog::flush`]).
     /// An empty batch writes nothing.
     pub fn append_batch(&self, drafts: Vec<EntryDraft>) -> Result<Vec<AuditEntry>, AuditError> {
-        append_batch_locked(&self.store, &mut self.lock(), drafts)
+        let prepared = drafts.into_iter().map(Prepared::new).collect::<Result<Vec<_>, _>>()?;
+        append_prepared(&self.store, &mut self.lock(), prepared)
     }
 
     /// Idempotent append for replicated entries: if `draft.raft_index` is `Some(i)` and an
     /// entry with a Raft index `>= i` was already appended, does nothing and returns
     /// `Ok(None)`. A restarted node re-applies Raft entries, and this keeps them single.
     pub fn append_replicated(&self, draft: EntryDraft) -> Result<Option<AuditEntry>, AuditError> {
+        let prepared = Prepared::new(draft)?;
         let mut head = self.lock();
-        if let (Some(new), Some(seen)) = (draft.raft_index, head.raft) {
+        if let (Some(new), Some(seen)) = (prepared.draft.raft_index, head.raft) {
             if new <= seen {
                 return Ok(None);
             }
         }
-        append_locked(&self.store, &mut head, draft).map(Some)
+        Ok(append_prepared(&self.store, &mut head, vec![prepared])?.pop())
     }
 
     /// Number of entries.
@@ -154,7 +183,8 @@ impl<S: AuditStore> AuditLog<S> {
         Ok(self.read(start, limit)?.into_iter().map(|s| s.entry).collect())
     }
 
-    /// Makes every appended entry durable.
+    /// Makes every appended entry durable: when this returns `Ok`, every append that
+    /// returned before it survives a crash (the sled store fsyncs).
     pub fn flush(&self) -> Result<(), AuditError> {
         self.store.flush()
     }
@@ -191,28 +221,13 @@ fn read_records<S: AuditStore>(store: &S, start: u64, limit: usize) -> Result<Ve
     Ok(out)
 }
 
-fn append_locked<S: AuditStore>(store: &S, head: &mut Head, draft: EntryDraft) -> Result<AuditEntry, AuditError> {
-    let Encoded { record, leaf, entry } = encode_next(head, draft)?;
-    let raft = head.raft.max(entry.raft_index);
-    let head_meta = head_meta(entry.index, &leaf);
-    let raft_meta = raft.map(u64::to_be_bytes);
-    let mut meta: Vec<(&str, &[u8])> = vec![(META_HEAD, &head_meta)];
-    if let Some(r) = raft_meta.as_ref().filter(|_| raft != head.raft) {
-        meta.push((META_RAFT, r));
-    }
-    let completed = head.frontier.completed_by(&leaf);
-    store.append_with_nodes(entry.index, &record, &completed, &meta)?;
-    advance(head, &leaf, &completed, entry.raft_index);
-    Ok(entry)
-}
-
-/// [`AuditLog::append_batch`] under the head's lock: encodes every draft against a copy of the
-/// head, then writes all records, nodes and the final metadata in one store write and only
-/// then moves the head.
-fn append_batch_locked<S: AuditStore>(
+/// Appends `drafts` under the head's lock: encodes every draft against a copy of the head,
+/// then writes all records, the stored nodes they complete and the final metadata in one
+/// store write, and only then moves the head. An empty batch writes nothing.
+fn append_prepared<S: AuditStore>(
     store: &S,
     head: &mut Head,
-    drafts: Vec<EntryDraft>,
+    drafts: Vec<Prepared>,
 ) -> Result<Vec<AuditEntry>, AuditError> {
     if drafts.is_empty() {
         return Ok(Vec::new());
@@ -220,13 +235,13 @@ fn append_batch_locked<S: AuditStore>(
     let mut next = head.clone();
     let mut records = Vec::with_capacity(drafts.len());
     let mut entries = Vec::with_capacity(drafts.len());
-    // One completed node per entry on average (a tree of n leaves has n - 1 interior nodes).
-    let mut nodes = Vec::with_capacity(drafts.len());
+    let mut nodes: Vec<(NodeId, Hash)> = Vec::new();
     for draft in drafts {
-        let Encoded { record, leaf, entry } = encode_next(&next, draft)?;
-        let completed = next.frontier.completed_by(&leaf);
-        advance(&mut next, &leaf, &completed, entry.raft_index);
-        nodes.extend_from_slice(&completed);
+        let Encoded { record, leaf, entry } = encode_next(&next, draft);
+        next.frontier.append_keeping(&leaf, LOWEST_STORED_LEVEL, &mut nodes);
+        next.len += 1;
+        next.last = leaf;
+        next.raft = next.raft.max(entry.raft_index);
         records.push((entry.index, record));
         entries.push(entry);
     }
@@ -242,6 +257,25 @@ fn append_batch_locked<S: AuditStore>(
     Ok(entries)
 }
 
+/// A draft within the size limits, with its payload's canonical JSON: the part of an entry
+/// that does not depend on its place in the log, made before taking the head's lock.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    draft: EntryDraft,
+    payload_json: Vec<u8>,
+}
+
+impl Prepared {
+    /// Checks `draft`'s size limits and encodes its payload.
+    fn new(draft: EntryDraft) -> Result<Self, AuditError> {
+        check_len("kind", draft.kind.len(), MAX_KIND_LEN)?;
+        check_len("actor", draft.actor.len(), MAX_ACTOR_LEN)?;
+        let payload_json = crate::canonical::canonical_json(&draft.payload)?;
+        check_len("payload", payload_json.len(), MAX_PAYLOAD_LEN)?;
+        Ok(Self { draft, payload_json })
+    }
+}
+
 /// A draft encoded as the entry after `head`: its canonical bytes, leaf hash and the entry.
 struct Encoded {
     record: Vec<u8>,
@@ -249,13 +283,10 @@ struct Encoded {
     entry: AuditEntry,
 }
 
-/// Checks `draft`'s size limits and encodes it as the next entry after `head` (index
-/// `head.len`, linked to `head.last`). Changes nothing.
-fn encode_next(head: &Head, draft: EntryDraft) -> Result<Encoded, AuditError> {
-    check_len("kind", draft.kind.len(), MAX_KIND_LEN)?;
-    check_len("actor", draft.actor.len(), MAX_ACTOR_LEN)?;
-    let payload_json = crate::canonical::canonical_json(&draft.payload)?;
-    check_len("payload", payload_json.len(), MAX_PAYLOAD_LEN)?;
+/// Encodes `prepared` as the next entry after `head` (index `head.len`, linked to
+/// `head.last`).
+fn encode_next(head: &Head, prepared: Prepared) -> Encoded {
+    let Prepared { draft, payload_json } = prepared;
     let index = head.len;
     let record = Fields {
         index,
@@ -275,19 +306,10 @@ fn encode_next(head: &Head, draft: EntryDraft) -> Result<Encoded, AuditError> {
         actor: draft.actor,
         payload: draft.payload,
         raft_index: draft.raft_index,
-        prev_hash: hex::encode(head.last),
-        leaf_hash: hex::encode(leaf),
+        prev_hash: entry::hex_string(&head.last),
+        leaf_hash: entry::hex_string(&leaf),
     };
-    Ok(Encoded { record, leaf, entry })
-}
-
-/// Moves `head` past an appended entry with leaf hash `leaf` that completed the tree nodes
-/// `completed` (from [`Frontier::completed_by`]) and carried `raft_index`.
-fn advance(head: &mut Head, leaf: &Hash, completed: &[(crate::merkle::NodeId, Hash)], raft_index: Option<u64>) {
-    head.frontier.push(leaf, completed);
-    head.len += 1;
-    head.last = *leaf;
-    head.raft = head.raft.max(raft_index);
+    Encoded { record, leaf, entry }
 }
 
 fn check_len(field: &'static str, len: usize, max: usize) -> Result<(), AuditError> {

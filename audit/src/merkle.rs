@@ -7,12 +7,15 @@
 //!
 //! A perfect subtree is named by a [`NodeId`] `(level, index)`: it covers leaves
 //! `index * 2^level .. (index + 1) * 2^level`. Its hash never changes once its last leaf is
-//! appended, so the log stores it (levels `>= 1`; level 0 is the entry's own leaf hash).
+//! appended, so the log can store it (it stores those of level [`LOWEST_STORED_LEVEL`] and up
+//! and computes the lower ones from the entries; level 0 is the entry's own leaf hash).
 //!
 //! The frontier (compact range) of a tree of `n` leaves is the list of the perfect
 //! subtrees that `n`'s binary digits decompose it into, largest first: `popcount(n)` hashes.
 //! Appending a leaf merges the trailing equal-sized subtrees (each merge completes one
-//! stored node); the root folds the frontier from the right.
+//! node); the root folds the frontier from the right. A verifier that hashes a run of
+//! leaves elsewhere (another thread) appends it as the perfect subtrees of its
+//! `compact_range`, each hashed by `perfect_root`, with `Frontier::add_subtree`.
 
 use sha2::{Digest, Sha256};
 
@@ -32,6 +35,11 @@ pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
     h.update(right);
     h.finalize().into()
 }
+
+/// The lowest level of the tree nodes the log stores: a node of level `l >= 8` covers `2^l`
+/// entries, so stored nodes number about one per 128 entries, and a lower node is the root
+/// of at most 128 consecutive entries, computed from their records when a proof needs it.
+pub const LOWEST_STORED_LEVEL: u8 = 8;
 
 /// A perfect subtree: leaves `index << level .. (index + 1) << level`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -79,29 +87,6 @@ impl Frontier {
         self.size
     }
 
-    /// The nodes completed by appending `leaf`, lowest first; the last one (or `leaf` when
-    /// the list is empty) becomes the frontier's new smallest subtree. Does not change `self`.
-    pub fn completed_by(&self, leaf: &Hash) -> Vec<(NodeId, Hash)> {
-        let merges = self.size.trailing_ones() as usize;
-        let mut out = Vec::with_capacity(merges);
-        let mut carry = *leaf;
-        for (j, left) in self.hashes.iter().rev().take(merges).enumerate() {
-            carry = node_hash(left, &carry);
-            let level = j as u8 + 1;
-            out.push((NodeId { level, index: self.size >> level }, carry));
-        }
-        out
-    }
-
-    /// Applies an append of `leaf` whose completed nodes are `completed` (from
-    /// [`Frontier::completed_by`]).
-    pub fn push(&mut self, leaf: &Hash, completed: &[(NodeId, Hash)]) {
-        let top = completed.last().map_or(*leaf, |(_, h)| *h);
-        self.hashes.truncate(self.hashes.len().saturating_sub(completed.len()));
-        self.hashes.push(top);
-        self.size += 1;
-    }
-
     /// Appends `leaf` without reporting completed nodes (for verifiers, which keep none).
     pub fn add(&mut self, leaf: &Hash) {
         let mut carry = *leaf;
@@ -114,11 +99,36 @@ impl Frontier {
         self.size += 1;
     }
 
-    /// Appends `leaf`, returning the nodes it completed.
-    pub fn append(&mut self, leaf: &Hash) -> Vec<(NodeId, Hash)> {
-        let completed = self.completed_by(leaf);
-        self.push(leaf, &completed);
-        completed
+    /// Appends the perfect subtree of level `level` whose root is `hash`, the tree of the
+    /// next `2^level` leaves: the same frontier as adding those leaves one by one. The size
+    /// must be a multiple of `2^level`, so that the subtree is aligned (as each subtree of a
+    /// [`compact_range`] starting at the size is).
+    pub fn add_subtree(&mut self, level: u8, hash: &Hash) {
+        debug_assert!(self.size.trailing_zeros() >= u32::from(level), "unaligned subtree");
+        let mut carry = *hash;
+        for _ in 0..(self.size >> level).trailing_ones() {
+            if let Some(left) = self.hashes.pop() {
+                carry = node_hash(&left, &carry);
+            }
+        }
+        self.hashes.push(carry);
+        self.size += 1 << level;
+    }
+
+    /// Appends `leaf` and pushes the nodes it completes of level `min_level` or higher onto
+    /// `completed`, lowest first.
+    pub fn append_keeping(&mut self, leaf: &Hash, min_level: u8, completed: &mut Vec<(NodeId, Hash)>) {
+        let mut carry = *leaf;
+        for level in 1..=self.size.trailing_ones() as u8 {
+            if let Some(left) = self.hashes.pop() {
+                carry = node_hash(&left, &carry);
+                if level >= min_level {
+                    completed.push((NodeId { level, index: self.size >> level }, carry));
+                }
+            }
+        }
+        self.hashes.push(carry);
+        self.size += 1;
     }
 
     /// The Merkle tree hash of the whole tree.
@@ -138,6 +148,38 @@ pub(crate) fn decomposition(size: u64) -> impl Iterator<Item = NodeId> {
         let id = NodeId { level, index: start >> level };
         start += 1 << level;
         id
+    })
+}
+
+/// The Merkle tree hash of `leaves`, a perfect subtree: `leaves.len()` must be a power of
+/// two (else `None`).
+pub(crate) fn perfect_root(leaves: &[Hash]) -> Option<Hash> {
+    if !leaves.len().is_power_of_two() {
+        return None;
+    }
+    let mut level: Vec<Hash> = leaves.chunks_exact(2).map(|pair| node_hash(&pair[0], &pair[1])).collect();
+    while level.len() > 1 {
+        for i in 0..level.len() / 2 {
+            level[i] = node_hash(&level[2 * i], &level[2 * i + 1]);
+        }
+        level.truncate(level.len() / 2);
+    }
+    Some(level.first().copied().unwrap_or(leaves[0]))
+}
+
+/// The leaves `start..end` as the fewest aligned perfect subtrees, in order: `(level, first
+/// leaf)` pairs, each covering `2^level` leaves from its first.
+pub(crate) fn compact_range(start: u64, end: u64) -> impl Iterator<Item = (u8, u64)> {
+    let mut at = start;
+    std::iter::from_fn(move || {
+        if at >= end {
+            return None;
+        }
+        let fits = 63 - (end - at).leading_zeros();
+        let level = at.trailing_zeros().min(fits) as u8;
+        let first = at;
+        at += 1 << level;
+        Some((level, first))
     })
 }
 
@@ -190,12 +232,24 @@ mod tests {
             let l = leaf(i);
             let mut g = f.clone();
             g.add(&l);
-            for (id, h) in f.append(&l) {
-                nodes.insert(id, h);
-            }
+            let mut completed = Vec::new();
+            f.append_keeping(&l, 1, &mut completed);
+            nodes.extend(completed);
             leaves.push(l);
             assert_eq!(f, g);
         }
+        // Each append merges away all but the frontier's subtrees: 70 leaves, 3 subtrees.
+        assert_eq!(nodes.len(), 70 - 3);
+        let mut high = Frontier::default();
+        let mut kept = Vec::new();
+        for i in 0..70u64 {
+            high.append_keeping(&leaf(i), 3, &mut kept);
+        }
+        assert_eq!(high, f);
+        let mut expect: Vec<_> = nodes.iter().filter(|(id, _)| id.level >= 3).map(|(id, h)| (*id, *h)).collect();
+        expect.sort();
+        kept.sort();
+        assert_eq!(kept, expect, "only levels 3 and up");
         for (id, h) in nodes {
             let start = (id.index << id.level) as usize;
             assert_eq!(h, mth(&leaves[start..start + (1 << id.level)]), "{id:?}");
@@ -203,6 +257,35 @@ mod tests {
         let parts: Vec<_> = decomposition(70).collect();
         let expect = [NodeId { level: 6, index: 0 }, NodeId { level: 2, index: 16 }, NodeId { level: 1, index: 34 }];
         assert_eq!(parts, expect);
+    }
+
+    #[test]
+    fn subtrees_of_compact_ranges_build_the_same_frontier() {
+        let leaves: Vec<Hash> = (0..100).map(leaf).collect();
+        for (start, end) in [(0, 100), (3, 77), (64, 100), (5, 6), (0, 1), (96, 100), (7, 7)] {
+            let mut by_leaf = Frontier::default();
+            let mut by_subtree = Frontier::default();
+            for l in &leaves[..start as usize] {
+                by_leaf.add(l);
+                by_subtree.add(l);
+            }
+            for l in &leaves[start as usize..end as usize] {
+                by_leaf.add(l);
+            }
+            let mut covered = start;
+            for (level, first) in compact_range(start, end) {
+                assert_eq!(first, covered, "contiguous");
+                let width = 1usize << level;
+                let root = perfect_root(&leaves[first as usize..first as usize + width]).expect("power of two");
+                assert_eq!(root, mth(&leaves[first as usize..first as usize + width]));
+                by_subtree.add_subtree(level, &root);
+                covered += width as u64;
+            }
+            assert_eq!(covered, end.max(start));
+            assert_eq!(by_subtree, by_leaf, "{start}..{end}");
+        }
+        assert_eq!(perfect_root(&leaves[..3]), None);
+        assert_eq!(perfect_root(&leaves[..1]), Some(leaves[0]));
     }
 
     #[test]

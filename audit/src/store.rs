@@ -1,11 +1,14 @@
 //! The storage trait behind the audit log, and an in-memory engine.
 //!
-//! [`crate::AuditLog`] is the only writer: it hands each store an entry's index and canonical
-//! bytes (or, for [`crate::AuditLog::append_batch`], several consecutive entries) together
-//! with the Merkle tree nodes the entries complete and the metadata that must change with
-//! them (head, highest Raft index), and the store writes them atomically. Stores
-//! know nothing about hashing; they keep opaque records keyed by index, in index order,
-//! 32-byte tree node hashes keyed by [`NodeId`], and a small key-value map of metadata. A
+//! [`crate::AuditLog`] is the only writer: it hands each store one or more consecutive
+//! entries (their indices and canonical bytes) together with the stored Merkle tree nodes
+//! they complete and the metadata that must change with them (head, highest Raft index),
+//! and the store writes them atomically. Stores know nothing about hashing; they keep
+//! opaque records keyed by index, in index order, 32-byte tree node hashes keyed by
+//! [`NodeId`], and a small key-value map of metadata. The log writes each index once, in
+//! increasing order, so an engine may keep the records of one write together (the sled
+//! engine keeps them in a few chunks, one key each: its cost is per key). Rewriting a record
+//! is for corruption tests only, and need only work for a record that was written alone. A
 //! shared conformance test (`tests/store_conformance.rs`) runs against every engine.
 
 use std::collections::BTreeMap;

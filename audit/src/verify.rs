@@ -10,23 +10,32 @@
 //! count, head and (version 2) Merkle root must equal the header's. The first failure stops
 //! verification and is reported with its line and entry.
 //!
+//! The lines are checked by several threads (the `parallel` submodule reads them in batches
+//! and hands the batches to worker threads), each line as the `line` submodule describes;
+//! this module takes the batches' outcomes back in input order, links each batch to the one
+//! before (its first `prev_hash`), grows the tree and checks the checkpoint, so what is
+//! reported is what checking the lines one by one in order would report.
+//!
 //! The header is not signed, so [`verify_export_against`] also checks the export against a
 //! signed [`Checkpoint`] the caller trusts: same origin, at least the checkpoint's size
 //! (else the tail was cut, and the first missing entry is named), and the Merkle root of
 //! the first `size` entries equal to the checkpoint's root (else this is another history).
 //! Without a checkpoint, the caller compares the reported origin with the one it expects.
 
+mod line;
+mod parallel;
 mod report;
 
-use std::io::{BufRead, Read};
+use std::io::BufRead;
 
 pub use report::{Problem, VerifyError, VerifyReport};
 
 use crate::checkpoint::Checkpoint;
-use crate::entry::{leaf_hash, Fields, ZERO_HASH};
+use crate::entry::ZERO_HASH;
 use crate::export::{check_origin, ExportHeader, EXPORT_FORMAT, EXPORT_VERSION, EXPORT_VERSION_CHAIN_ONLY};
 use crate::merkle::Frontier;
-use crate::{AuditEntry, Hash};
+use crate::Hash;
+use parallel::{check_lines, read_line, Ending, Outcome};
 
 /// Longest accepted line, newline excluded. An entry line is at most about 70 KiB (see
 /// [`crate::entry::MAX_PAYLOAD_LEN`]); 1 MiB leaves room while bounding memory on hostile input.
@@ -47,7 +56,6 @@ pub fn verify_export_against<R: BufRead>(input: R, checkpoint: &Checkpoint) -> R
 
 fn verify<R: BufRead>(mut input: R, checkpoint: Option<&Checkpoint>) -> Result<VerifyReport, VerifyError> {
     let mut line = Vec::new();
-    let mut canon = Vec::new();
     let header_err = |problem| VerifyError { line: 1, entry: None, problem };
     if !read_line(&mut input, &mut line).map_err(header_err)? {
         return Err(header_err(Problem::Empty));
@@ -57,23 +65,13 @@ fn verify<R: BufRead>(mut input: R, checkpoint: Option<&Checkpoint>) -> Result<V
         let problem = Problem::OriginMismatch { export: header.origin, checkpoint: cp.origin.clone() };
         return Err(header_err(problem));
     }
-    let mut prev = ZERO_HASH;
-    let mut tree = Frontier::default();
-    check_against(&tree, checkpoint)?;
-    loop {
-        let count = tree.size();
-        let at = |problem| VerifyError { line: count + 2, entry: Some(count), problem };
-        if !read_line(&mut input, &mut line).map_err(at)? {
-            break;
-        }
-        if count >= header.entries {
-            return Err(at(Problem::ExtraEntry(header.entries)));
-        }
-        prev = check_entry(&line, count, &prev, &mut canon).map_err(at)?;
-        tree.add(&prev);
-        check_against(&tree, checkpoint)?;
-    }
-    let count = tree.size();
+    let mut chain = Chain { prev: ZERO_HASH, tree: Frontier::default(), checkpoint };
+    chain.check_against()?;
+    let count = match check_lines(input, header.entries, |outcome| chain.take(outcome))? {
+        Ending::End(count) => count,
+        Ending::Stopped(count, problem) => return Err(VerifyError { line: count + 2, entry: Some(count), problem }),
+    };
+    let Chain { prev, tree, .. } = chain;
     if count != header.entries {
         let problem = Problem::CountMismatch { header: header.entries, found: count };
         return Err(VerifyError { line: count + 2, entry: Some(count), problem });
@@ -93,6 +91,60 @@ fn verify<R: BufRead>(mut input: R, checkpoint: Option<&Checkpoint>) -> Result<V
     Ok(VerifyReport { origin: header.origin, entries: count, head, root, version: header.version })
 }
 
+/// The entries verified so far: the last leaf hash, the tree, and the checkpoint to meet.
+struct Chain<'a> {
+    prev: Hash,
+    tree: Frontier,
+    checkpoint: Option<&'a Checkpoint>,
+}
+
+impl Chain<'_> {
+    /// Takes the next batch's outcome: links its first line to the entries before, adds its
+    /// leaves to the tree (checking the checkpoint's root when the tree reaches its size),
+    /// and reports its first failure.
+    fn take(&mut self, outcome: &Outcome) -> Result<(), VerifyError> {
+        let first = outcome.first();
+        let at = |offset: usize, problem| {
+            let entry = first + offset as u64;
+            VerifyError { line: entry + 2, entry: Some(entry), problem }
+        };
+        let unlinked =
+            matches!(outcome.failure, Some((0, Problem::MalformedEntry(_) | Problem::IndexOutOfOrder { .. })));
+        if let (Some(claimed), false) = (&outcome.first_prev, unlinked) {
+            let expected = hex::encode(self.prev);
+            if *claimed != expected {
+                return Err(at(0, Problem::PrevHashMismatch { expected, found: claimed.clone() }));
+            }
+        }
+        let end = first + outcome.leaves.len() as u64;
+        let reached_inside = self.checkpoint.is_some_and(|cp| cp.size > first && cp.size < end);
+        if outcome.failure.is_none() && !reached_inside && self.tree.size() == first {
+            for (level, root) in &outcome.subtrees {
+                self.tree.add_subtree(*level, root);
+            }
+            self.check_against()?;
+        } else {
+            for leaf in &outcome.leaves {
+                self.tree.add(leaf);
+                self.check_against()?;
+            }
+        }
+        if let Some(last) = outcome.leaves.last() {
+            self.prev = *last;
+        }
+        match &outcome.failure {
+            Some((offset, problem)) => Err(at(*offset, problem.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// When the tree has reached the checkpoint's size, checks its root against the
+    /// checkpoint's.
+    fn check_against(&self) -> Result<(), VerifyError> {
+        check_against(&self.tree, self.checkpoint)
+    }
+}
+
 /// When `tree` has reached the checkpoint's size, checks its root against the checkpoint's.
 fn check_against(tree: &Frontier, checkpoint: Option<&Checkpoint>) -> Result<(), VerifyError> {
     let Some(cp) = checkpoint.filter(|cp| cp.size == tree.size()) else {
@@ -108,19 +160,6 @@ fn check_against(tree: &Frontier, checkpoint: Option<&Checkpoint>) -> Result<(),
         computed: hex::encode(computed),
     };
     Err(VerifyError { line: cp.size + 1, entry: None, problem })
-}
-
-/// Reads one `\n`-terminated line into `buf` (without the `\n`); `false` at end of input.
-fn read_line<R: BufRead>(input: &mut R, buf: &mut Vec<u8>) -> Result<bool, Problem> {
-    buf.clear();
-    let mut limited = input.by_ref().take(MAX_LINE_LEN as u64 + 1);
-    let n = limited.read_until(b'\n', buf).map_err(|e| Problem::Io(e.to_string()))?;
-    match buf.pop() {
-        None if n == 0 => Ok(false),
-        Some(b'\n') => Ok(true),
-        _ if buf.len() >= MAX_LINE_LEN => Err(Problem::LineTooLong),
-        _ => Err(Problem::MissingNewline),
-    }
 }
 
 fn parse_header(line: &[u8]) -> Result<ExportHeader, Problem> {
@@ -147,42 +186,6 @@ fn parse_header(line: &[u8]) -> Result<ExportHeader, Problem> {
         (EXPORT_VERSION_CHAIN_ONLY, Some(_)) => Err(Problem::BadHeader("root in a version-1 header".into())),
         _ => Ok(header),
     }
-}
-
-/// Checks one entry line and returns its leaf hash.
-fn check_entry(line: &[u8], index: u64, prev: &Hash, canon: &mut Vec<u8>) -> Result<Hash, Problem> {
-    let malformed = |e: serde_json::Error| Problem::MalformedEntry(e.to_string());
-    let e: AuditEntry = serde_json::from_slice(line).map_err(malformed)?;
-    if e.index != index {
-        return Err(Problem::IndexOutOfOrder { expected: index, found: e.index });
-    }
-    let expected = hex::encode(prev);
-    if e.prev_hash != expected {
-        return Err(Problem::PrevHashMismatch { expected, found: e.prev_hash });
-    }
-    let payload_json = crate::canonical::canonical_json(&e.payload).map_err(malformed)?;
-    let leaf = leaf_hash(
-        &Fields {
-            index,
-            time_ms: e.time_ms,
-            kind: &e.kind,
-            actor: &e.actor,
-            payload_json: &payload_json,
-            raft_index: e.raft_index,
-            prev_hash: prev,
-        }
-        .encode(),
-    );
-    let computed = hex::encode(leaf);
-    if e.leaf_hash != computed {
-        return Err(Problem::LeafHashMismatch { recorded: e.leaf_hash, computed });
-    }
-    canon.clear();
-    serde_json::to_writer(&mut *canon, &e).map_err(malformed)?;
-    if canon.as_slice() != line {
-        return Err(Problem::NonCanonical);
-    }
-    Ok(leaf)
 }
 
 #[cfg(test)]

@@ -90,5 +90,5 @@ fn sled_store_persists_across_reopen_and_shares_the_db() {
     assert_eq!(store.get_meta("head").expect("meta"), Some(b"h0".to_vec()));
     let other = db.get(b"someone-else").expect("get");
     assert_eq!(other.as_deref(), Some(&b"theirs"[..]));
-    assert!(db.tree_names().iter().any(|n| n.as_ref() == b"audit_entries"));
+    assert!(db.tree_names().iter().any(|n| n.as_ref() == b"audit_chunks"));
 }

@@ -1,12 +1,15 @@
 //! The log's Merkle tree: tree heads, roots of earlier sizes, and proofs read from the store.
 //!
-//! Every perfect subtree of level `>= 1` is stored under its [`NodeId`] when its last leaf is
-//! appended; a level-0 node is the leaf hash of the stored record. The hash of any range the
-//! RFC 6962 recursion visits is then one stored node when the range is a perfect subtree, and
+//! Every perfect subtree of level [`LOWEST_STORED_LEVEL`] (8) and up is stored under its
+//! [`NodeId`] when its last leaf is appended. A lower one is the root of at most 128
+//! consecutive entries, computed from their records (one range read) when needed; a level-0
+//! node is the leaf hash of the record. The hash of any range the RFC 6962 recursion visits
+//! is then one stored node or one range of records when the range is a perfect subtree, and
 //! otherwise the fold of at most 64 of them, so [`AuditLog::root`],
-//! [`AuditLog::inclusion_proof`] and [`AuditLog::consistency_proof`] read `O(log n)` nodes.
-//! Proofs follow RFC 9162 §2.1.3.1 (`PATH`) and §2.1.4.1 (`SUBPROOF`) literally, lowest hash
-//! first, and are checked by [`crate::verify_inclusion`] and [`crate::verify_consistency`].
+//! [`AuditLog::inclusion_proof`] and [`AuditLog::consistency_proof`] read `O(log n)` nodes
+//! and at most 255 records. Proofs follow RFC 9162 §2.1.3.1 (`PATH`) and §2.1.4.1
+//! (`SUBPROOF`) literally, lowest hash first, and are checked by [`crate::verify_inclusion`]
+//! and [`crate::verify_consistency`].
 //!
 //! Nodes are never rewritten and a size `<= len()` only touches nodes that were written
 //! before the head moved past it, so reads need no lock. On open, [`load`] reads the frontier
@@ -15,7 +18,9 @@
 
 use super::{read_records, AuditLog};
 use crate::entry::leaf_hash;
-use crate::merkle::{decomposition, node_hash, split_point, Frontier, NodeId, TreeHead, EMPTY_ROOT};
+use crate::merkle::{
+    decomposition, node_hash, perfect_root, split_point, Frontier, NodeId, TreeHead, EMPTY_ROOT, LOWEST_STORED_LEVEL,
+};
 use crate::{AuditError, AuditStore, Hash};
 
 /// Records read, and nodes written, per batch when building the tree of an older store.
@@ -121,22 +126,34 @@ impl<S: AuditStore> AuditLog<S> {
     }
 }
 
-/// The hash of node `id`: the record's leaf hash at level 0, else the stored node.
+/// The hash of node `id`: the record's leaf hash at level 0, the stored node from level
+/// [`LOWEST_STORED_LEVEL`] up, else the root of the records it covers.
 fn node_at<S: AuditStore>(store: &S, id: NodeId) -> Result<Hash, AuditError> {
     let missing = || AuditError::Corrupt(format!("tree node {id:?} missing"));
-    if id.level == 0 {
-        return store.get(id.index)?.map(|r| leaf_hash(&r)).ok_or_else(missing);
+    if id.level >= LOWEST_STORED_LEVEL {
+        return store.get_node(id)?.ok_or_else(missing);
     }
-    store.get_node(id)?.ok_or_else(missing)
+    let width = 1usize << id.level;
+    let first = id.index.checked_shl(u32::from(id.level)).ok_or_else(missing)?;
+    let records = store.range(first, width)?;
+    let mut leaves = Vec::with_capacity(width);
+    for (offset, (index, record)) in records.iter().enumerate() {
+        if Some(*index) != first.checked_add(offset as u64) {
+            return Err(missing());
+        }
+        leaves.push(leaf_hash(record));
+    }
+    (leaves.len() == width).then(|| perfect_root(&leaves)).flatten().ok_or_else(missing)
 }
 
-/// Reads the frontier of a tree of `len` leaves and checks it: every frontier node must be
-/// the hash of its two children, and the nodes above the last leaf, `last`, must hash up to
-/// the smallest frontier node. `O(log n)` reads; a full check would be linear.
+/// Reads the frontier of a tree of `len` leaves and checks it: every stored frontier node
+/// must be the hash of its two children, and the nodes above the last leaf, `last`, must hash
+/// up to the smallest frontier node. `O(log n)` reads of nodes and at most about a thousand
+/// of records; a full check would be linear.
 pub(super) fn load<S: AuditStore>(store: &S, len: u64, last: &Hash) -> Result<Frontier, AuditError> {
     let ids: Vec<NodeId> = decomposition(len).collect();
     let hashes = ids.iter().map(|id| node_at(store, *id)).collect::<Result<Vec<_>, _>>()?;
-    for (id, hash) in ids.iter().zip(&hashes).filter(|(id, _)| id.level > 0) {
+    for (id, hash) in ids.iter().zip(&hashes).filter(|(id, _)| id.level >= LOWEST_STORED_LEVEL) {
         let child = |index| node_at(store, NodeId { level: id.level - 1, index });
         if node_hash(&child(id.index * 2)?, &child(id.index * 2 + 1)?) != *hash {
             return Err(AuditError::Corrupt(format!("tree node {id:?} is not the hash of its children")));
@@ -157,8 +174,9 @@ pub(super) fn load<S: AuditStore>(store: &S, len: u64, last: &Hash) -> Result<Fr
     Frontier::from_parts(len, hashes).ok_or_else(|| AuditError::Corrupt("tree frontier shape".into()))
 }
 
-/// Builds and stores the tree of the `len` records of a store that has none, checking
-/// every chain link on the way and that the last leaf is `last`.
+/// Builds and stores the tree (its nodes of level [`LOWEST_STORED_LEVEL`] and up) of the
+/// `len` records of a store that has none, checking every chain link on the way and that
+/// the last leaf is `last`.
 pub(super) fn rebuild<S: AuditStore>(store: &S, len: u64, last: &Hash) -> Result<Frontier, AuditError> {
     let mut frontier = Frontier::default();
     let mut prev = crate::entry::ZERO_HASH;
@@ -170,7 +188,7 @@ pub(super) fn rebuild<S: AuditStore>(store: &S, len: u64, last: &Hash) -> Result
             if stored.prev != prev {
                 return Err(AuditError::Corrupt(format!("entry {}: broken chain", stored.entry.index)));
             }
-            nodes.extend(frontier.append(&stored.leaf));
+            frontier.append_keeping(&stored.leaf, LOWEST_STORED_LEVEL, &mut nodes);
             prev = stored.leaf;
         }
         store.put_nodes(&nodes)?;

@@ -3,7 +3,8 @@
 use serde_json::json;
 
 use super::*;
-use crate::{AuditLog, EntryDraft, MemoryAuditStore};
+use crate::entry::{leaf_hash, Fields};
+use crate::{AuditEntry, AuditLog, EntryDraft, MemoryAuditStore};
 
 /// An export of `n` entries, split into lines (without newlines).
 fn export_lines(n: u64) -> Vec<String> {
@@ -274,4 +275,45 @@ fn other_history_or_origin_is_caught_against_a_checkpoint() {
     let empty = crate::Checkpoint { root: [7; 32], ..checkpoint_at(0) };
     let err = verify_lines_against(&export_lines(2), &empty).expect_err("empty root");
     assert!(matches!(err.problem, Problem::CheckpointRootMismatch { size: 0, .. }));
+}
+
+#[test]
+fn long_exports_are_checked_across_batches() {
+    // More lines than one batch holds (2048), so lines are checked by several threads and
+    // linked batch to batch.
+    let lines = export_lines(5000);
+    let report = verify_lines(&lines).expect("verifies");
+    assert_eq!(report.entries, 5000);
+    let root = header(&lines)["root"].as_str().expect("root").to_owned();
+    assert_eq!(report.root, root);
+
+    let mut changed = lines.clone();
+    let mut v = entry_value(&changed[4501]);
+    v["actor"] = json!("mallory");
+    changed[4501] = v.to_string();
+    let err = verify_lines(&changed).expect_err("detected");
+    assert_eq!((err.line, err.entry), (4502, Some(4500)));
+    assert!(matches!(err.problem, Problem::LeafHashMismatch { .. }));
+
+    // The first line of the second batch claims another previous entry.
+    let mut relinked = lines.clone();
+    let mut v = entry_value(&lines[2049]);
+    v["prev_hash"] = json!(hex::encode([9u8; 32]));
+    relinked[2049] = v.to_string();
+    let err = verify_lines(&relinked).expect_err("detected");
+    assert_eq!((err.line, err.entry), (2050, Some(2048)));
+    assert!(matches!(err.problem, Problem::PrevHashMismatch { .. }), "{:?}", err.problem);
+
+    let mut removed = lines.clone();
+    removed.remove(2049);
+    let err = verify_lines(&removed).expect_err("detected");
+    assert_eq!((err.entry, err.problem), (Some(2048), Problem::IndexOutOfOrder { expected: 2048, found: 2049 }));
+
+    // A checkpoint inside a batch is met leaf by leaf.
+    let cp = checkpoint_at(3000);
+    assert_eq!(verify_lines_against(&lines, &cp).expect("verifies").entries, 5000);
+    let other = crate::Checkpoint { root: [7; 32], ..cp };
+    let err = verify_lines_against(&lines, &other).expect_err("other history");
+    assert_eq!((err.line, err.entry), (3001, None));
+    assert!(matches!(err.problem, Problem::CheckpointRootMismatch { size: 3000, .. }));
 }

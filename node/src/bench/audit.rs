@@ -1,14 +1,18 @@
 //! `ossa bench audit`: appends to a sled-backed audit log, with checkpoints signed as a node
 //! signs them, and the offline verification of the log's export.
 //!
-//! Three phases, in a scratch directory removed at the end:
+//! Four phases, in a scratch directory removed at the end:
 //!
-//! 1. **Single appends**: `--entries` calls of [`AuditLog::append`] on a fresh log on the
-//!    node's own engine and configuration (`ossa_audit::open_sled` and a [`SledAuditStore`]),
-//!    each call timed.
-//! 2. **Batched appends**: the same number of entries through [`AuditLog::append_batch`] calls
+//! 1. **Single appends**: `--entries` calls of [`AuditLog::append`] from one thread on a fresh
+//!    log on the node's own engine and configuration (`ossa_audit::open_sled` and a
+//!    [`SledAuditStore`]), each call timed.
+//! 2. **Concurrent appends**: the same number of entries appended one at a time by each of
+//!    `--writers` threads at once to another fresh sled log, each call timed: how a node's
+//!    request handlers append policy decisions under load. Appends that arrive while a write
+//!    is under way share the next one (the log's group commit).
+//! 3. **Batched appends**: the same number of entries through [`AuditLog::append_batch`] calls
 //!    of `--batch` entries on another fresh sled log, each call timed.
-//! 3. **Verification**: a log of `--verify-entries` entries is exported to a file as `ossa
+//! 4. **Verification**: a log of `--verify-entries` entries is exported to a file as `ossa
 //!    audit export` writes it, and `ossa_audit::verify_export` (what `ossa audit verify` runs)
 //!    reads it back `--verify-runs` times, each run timed. The log is the batched sled log if it
 //!    has that many entries (then all its entries are exported); otherwise it is an in-memory
@@ -16,23 +20,25 @@
 //!    to a million entries takes minutes and the export depends only on the entries, not on
 //!    the engine that held them.
 //!
-//! In both append phases a C2SP checkpoint of the tree head is signed with an ed25519 org key
-//! whenever the log has grown by `--checkpoint-entries` entries since the last one, and once
-//! at the end, as the node's checkpointer does. Drafts (payloads like the node's
-//! `policy.decision` entries) are built outside the timed calls. The rate of an append phase is
-//! its entries over the time spent in the appends, the checkpoint signatures and one final
+//! In the append phases a C2SP checkpoint of the tree head is signed with an ed25519 org key
+//! as the node's checkpointer signs them: whenever the log has grown by
+//! `--checkpoint-entries` entries, or `--checkpoint-interval-ms` has passed since the last
+//! one and it grew at all, and once at the end. Drafts (payloads like the node's
+//! `policy.decision` entries) are built outside the timed calls. The rate of an append phase
+//! is its entries over the time spent in the appends, the checkpoint signatures and one final
 //! `AuditLog::flush`.
 //!
-//! Durability: neither append fsyncs. The sled store writes each append (one sled
-//! transaction over its three trees; a batch is one transaction too) to sled's in-memory log
-//! buffers; sled's background flusher writes and fsyncs them every 500 ms (sled's default,
-//! which the node uses), and `AuditLog::flush` fsyncs on demand. That is the node's audit log
-//! durability too: an entry reaches the disk within about 500 ms of its append.
+//! Durability: an append returns once its entry is written to sled (one atomic sled write
+//! per append, per group commit or per batch), without fsync; sled's background flusher
+//! fsyncs every 500 ms (sled's default, which the node uses), and `AuditLog::flush` fsyncs on
+//! demand. That is the node's audit log durability too: an entry reaches the disk within
+//! about 500 ms of its append, and every entry appended before a flush survives a crash.
 
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Barrier, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context};
@@ -48,7 +54,8 @@ use super::{blocking_until_interrupted, check_stop, micros, report, BenchReport}
 /// Origin of the benchmark's log, and the name of its checkpoint signing key, shaped like a
 /// node's `<federation>/<org>`.
 const ORIGIN: &str = "bench.ossa/org-bench";
-/// Drafts built (untimed) at a time in the single-append phase: bounds their memory.
+/// Drafts built (untimed) at a time in the single and concurrent append phases: bounds
+/// their memory.
 const CHUNK: usize = 10_000;
 /// Progress lines per phase on stderr.
 const PROGRESS_STEPS: u64 = 10;
@@ -64,8 +71,12 @@ pub struct AuditOptions {
     pub entries: u64,
     /// Entries per [`AuditLog::append_batch`] call (at least 1).
     pub batch: usize,
+    /// Threads appending at once in the concurrent phase (at least 1).
+    pub writers: usize,
     /// A checkpoint is signed whenever the log has grown by this many entries (at least 1).
     pub checkpoint_entries: u64,
+    /// ... or when this long has passed since the last one and the log grew.
+    pub checkpoint_interval: Duration,
     /// Entries in the verified export.
     pub verify_entries: u64,
     /// Verifications of the export timed (at least 1).
@@ -74,13 +85,15 @@ pub struct AuditOptions {
     pub dir: Option<PathBuf>,
 }
 
-/// `ossa bench audit`: three reports, `audit-append`, `audit-append-batch` and `audit-verify`.
+/// `ossa bench audit`: four reports, `audit-append`, `audit-append-concurrent`,
+/// `audit-append-batch` and `audit-verify`.
 pub async fn audit(options: AuditOptions) -> anyhow::Result<Vec<BenchReport>> {
     blocking_until_interrupted(move |stop| run(&options, stop)).await
 }
 
 fn run(options: &AuditOptions, stop: &AtomicBool) -> anyhow::Result<Vec<BenchReport>> {
     ensure!(options.batch > 0, "--batch must be at least 1");
+    ensure!(options.writers > 0, "--writers must be at least 1");
     ensure!(options.checkpoint_entries > 0, "--checkpoint-entries must be at least 1");
     ensure!(options.verify_runs > 0, "--verify-runs must be at least 1");
     let scratch = Scratch::create(options.dir.as_deref())?;
@@ -89,6 +102,10 @@ fn run(options: &AuditOptions, stop: &AtomicBool) -> anyhow::Result<Vec<BenchRep
     let single = {
         let log = open_log(&scratch.0.join("single"))?;
         single_appends(&log, options, &key, stop)?
+    };
+    let concurrent = {
+        let log = open_log(&scratch.0.join("concurrent"))?;
+        concurrent_appends(&log, options, &key, stop)?
     };
     let log = open_log(&scratch.0.join("batched"))?;
     let batched = batched_appends(&log, options, &key, stop)?;
@@ -108,7 +125,7 @@ fn run(options: &AuditOptions, stop: &AtomicBool) -> anyhow::Result<Vec<BenchRep
         }
         verification(&memory, "an in-memory log of the same drafts", &export, options, stop)?
     };
-    Ok(vec![single, batched, verified])
+    Ok(vec![single, concurrent, batched, verified])
 }
 
 /// A fresh log over the node's sled engine at `path`.
@@ -125,7 +142,7 @@ fn single_appends(
     stop: &AtomicBool,
 ) -> anyhow::Result<BenchReport> {
     let total = options.entries;
-    let mut signer = Signer::new(key, options.checkpoint_entries);
+    let mut signer = Signer::new(key, options);
     let mut latencies = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
     let mut busy = Duration::ZERO;
     let mut progress = Progress::new("single appends", total);
@@ -156,7 +173,102 @@ fn single_appends(
     Ok(report)
 }
 
-/// Phase 2: `options.entries` entries in batches of `options.batch`.
+/// Phase 2: `options.entries` single appends, shared among `options.writers` threads that
+/// append at once. The entries go in rounds of [`CHUNK`] entries, or of
+/// `--checkpoint-entries` if fewer: every writer builds its drafts of the round (untimed),
+/// then all append them, and the round's time runs from the first writer's start to the last
+/// one's end; checkpoints are signed between rounds.
+fn concurrent_appends(
+    log: &AuditLog<SledAuditStore>,
+    options: &AuditOptions,
+    key: &NodeKey,
+    stop: &AtomicBool,
+) -> anyhow::Result<BenchReport> {
+    let total = options.entries;
+    let writers = options.writers;
+    let mut signer = Signer::new(key, options);
+    let mut busy = Duration::ZERO;
+    let mut progress = Progress::new("concurrent appends", total);
+    // Writers meet the main thread at the start and at the end of every round.
+    let barrier = Barrier::new(writers + 1);
+    let quit = AtomicBool::new(false);
+    let failed: Mutex<Option<ossa_audit::AuditError>> = Mutex::new(None);
+    let round_len = options.checkpoint_entries.min(CHUNK as u64);
+    let rounds = total.div_ceil(round_len);
+    let latencies = std::thread::scope(|s| -> anyhow::Result<Vec<Duration>> {
+        let handles: Vec<_> = (0..writers as u64)
+            .map(|w| {
+                let (barrier, quit, failed) = (&barrier, &quit, &failed);
+                s.spawn(move || {
+                    let mut mine = Vec::new();
+                    for round in 0..rounds {
+                        let start = round * round_len;
+                        let end = total.min(start + round_len);
+                        let drafts: Vec<EntryDraft> =
+                            (start..end).filter(|i| i % writers as u64 == w).map(draft).collect();
+                        barrier.wait();
+                        if quit.load(Ordering::Relaxed) {
+                            return mine;
+                        }
+                        for d in drafts {
+                            let t = Instant::now();
+                            if let Err(err) = log.append(d) {
+                                failed.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert(err);
+                                break;
+                            }
+                            mine.push(t.elapsed());
+                        }
+                        barrier.wait();
+                    }
+                    mine
+                })
+            })
+            .collect();
+        let mut outcome = Ok(());
+        for _ in 0..rounds {
+            // Between rounds: stop if asked to or an append failed, else sign if due.
+            let failure = failed.lock().unwrap_or_else(PoisonError::into_inner).take();
+            let between = check_stop(stop)
+                .and_then(|()| failure.map_or(Ok(()), |err| Err(err.into())))
+                .and_then(|()| signer.appended(log, log.len()));
+            match between {
+                Ok(signing) => busy += signing,
+                Err(err) => {
+                    quit.store(true, Ordering::Relaxed);
+                    barrier.wait();
+                    outcome = Err(err);
+                    break;
+                }
+            }
+            barrier.wait();
+            let started = Instant::now();
+            barrier.wait();
+            busy += started.elapsed();
+            progress.show(log.len(), busy);
+        }
+        let mut latencies = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+        for handle in handles {
+            latencies.extend(handle.join().map_err(|_| anyhow::anyhow!("a writer thread panicked"))?);
+        }
+        outcome.map(|()| latencies)
+    })?;
+    if let Some(err) = failed.into_inner().unwrap_or_else(PoisonError::into_inner) {
+        return Err(err.into());
+    }
+    busy += signer.finish(log, log.len())?;
+    let setup = format!(
+        "{total} entries appended one at a time (AuditLog::append) by {writers} threads at once to a sled AuditLog \
+         (group commit: appends arriving during a write share the next one); {}; {}",
+        signer.describe(),
+        flush_words()
+    );
+    let mut report = report("audit-append-concurrent", setup, ">= 200,000 appends/s", latencies, busy);
+    report.clients = Some(writers);
+    report.rate_per_s = rate(total, busy);
+    Ok(report)
+}
+
+/// Phase 3: `options.entries` entries in batches of `options.batch`.
 fn batched_appends(
     log: &AuditLog<SledAuditStore>,
     options: &AuditOptions,
@@ -164,7 +276,7 @@ fn batched_appends(
     stop: &AtomicBool,
 ) -> anyhow::Result<BenchReport> {
     let total = options.entries;
-    let mut signer = Signer::new(key, options.checkpoint_entries);
+    let mut signer = Signer::new(key, options);
     let mut latencies = Vec::new();
     let mut busy = Duration::ZERO;
     let mut progress = Progress::new("batched appends", total);
@@ -196,7 +308,7 @@ fn batched_appends(
     Ok(report)
 }
 
-/// Phase 3: exports `log` (described by `source`) to `path` and times `verify_export` of that
+/// Phase 4: exports `log` (described by `source`) to `path` and times `verify_export` of that
 /// file.
 fn verification<S: AuditStore>(
     log: &AuditLog<S>,
@@ -248,24 +360,38 @@ fn verification<S: AuditStore>(
 }
 
 /// Signs checkpoints of a growing log as the node's checkpointer does: when the log has grown
-/// by `every` entries since the last one, and once at the end if it grew at all.
+/// by `every` entries since the last one, or `interval` has passed and it grew at all, and
+/// once at the end if it grew.
 struct Signer<'a> {
     key: &'a NodeKey,
     every: u64,
+    interval: Duration,
     signed_size: u64,
+    signed_at: Instant,
     signed: usize,
     time: Duration,
     last: Option<String>,
 }
 
 impl<'a> Signer<'a> {
-    fn new(key: &'a NodeKey, every: u64) -> Self {
-        Self { key, every, signed_size: 0, signed: 0, time: Duration::ZERO, last: None }
+    fn new(key: &'a NodeKey, options: &AuditOptions) -> Self {
+        Self {
+            key,
+            every: options.checkpoint_entries,
+            interval: options.checkpoint_interval,
+            signed_size: 0,
+            signed_at: Instant::now(),
+            signed: 0,
+            time: Duration::ZERO,
+            last: None,
+        }
     }
 
-    /// Signs if the log, now `len` entries long, has grown by `every`; returns the time spent.
+    /// Signs if a checkpoint is due now that the log is `len` entries long; returns the time
+    /// spent.
     fn appended(&mut self, log: &AuditLog<SledAuditStore>, len: u64) -> anyhow::Result<Duration> {
-        if len - self.signed_size < self.every {
+        let grown = len.saturating_sub(self.signed_size);
+        if grown == 0 || (grown < self.every && self.signed_at.elapsed() < self.interval) {
             return Ok(Duration::ZERO);
         }
         self.sign(log)
@@ -293,6 +419,7 @@ impl<'a> Signer<'a> {
         let took = t.elapsed();
         self.last = Some(note);
         self.signed_size = head.size;
+        self.signed_at = Instant::now();
         self.signed += 1;
         self.time += took;
         Ok(took)
@@ -301,16 +428,18 @@ impl<'a> Signer<'a> {
     fn describe(&self) -> String {
         let each = if self.signed > 0 { micros(self.time) / self.signed as f64 } else { 0.0 };
         format!(
-            "{} C2SP checkpoints signed (one per {} entries and one at the end, {each:.0} us each)",
-            self.signed, self.every
+            "{} C2SP checkpoints signed (one per {} entries or {} ms and one at the end, {each:.0} us each)",
+            self.signed,
+            self.every,
+            self.interval.as_millis()
         )
     }
 }
 
 /// What the append figures say about fsync.
 fn flush_words() -> &'static str {
-    "no fsync per append (sled's background flusher fsyncs every 500 ms); the rate includes one final \
-     AuditLog::flush (fsync)"
+    "each append returns once written to sled, without fsync (sled's background flusher fsyncs every 500 ms); \
+     the rate includes one final AuditLog::flush (fsync)"
 }
 
 /// The `i`-th draft: a policy decision, shaped like the node's `policy.decision` entries.
@@ -390,18 +519,23 @@ mod tests {
         let options = AuditOptions {
             entries: 250,
             batch: 40,
+            writers: 8,
             checkpoint_entries: 100,
+            checkpoint_interval: Duration::from_secs(3600),
             verify_entries: 300,
             verify_runs: 2,
             dir: Some(parent.path().to_path_buf()),
         };
         let reports = run(&options, &AtomicBool::new(false)).expect("bench");
         let names: Vec<&str> = reports.iter().map(|r| r.bench.as_str()).collect();
-        assert_eq!(names, ["audit-append", "audit-append-batch", "audit-verify"]);
-        let [single, batched, verified] = &reports[..] else { panic!("three reports") };
+        assert_eq!(names, ["audit-append", "audit-append-concurrent", "audit-append-batch", "audit-verify"]);
+        let [single, concurrent, batched, verified] = &reports[..] else { panic!("four reports") };
         assert_eq!(single.operations, 250);
         // 250 entries: checkpoints at 100 and 200, and one at the end.
         assert!(single.setup.contains("3 C2SP checkpoints"), "{}", single.setup);
+        // Rounds of 100 entries: checkpoints after the first two, and one at the end.
+        assert_eq!((concurrent.operations, concurrent.clients), (250, Some(8)));
+        assert!(concurrent.setup.contains("3 C2SP checkpoints"), "{}", concurrent.setup);
         assert_eq!((batched.operations, batched.batch), (250, Some(40)));
         // Batches end at 40, 80, ..., 240, 250: checkpoints at 120 and 240, then at the end.
         assert!(batched.setup.contains("3 C2SP checkpoints"), "{}", batched.setup);
@@ -420,15 +554,17 @@ mod tests {
         let options = AuditOptions {
             entries: 120,
             batch: 50,
+            writers: 3,
             checkpoint_entries: 10_000,
+            checkpoint_interval: Duration::from_secs(3600),
             verify_entries: 100,
             verify_runs: 1,
             dir: Some(parent.path().to_path_buf()),
         };
         let reports = run(&options, &AtomicBool::new(false)).expect("bench");
         assert!(reports[0].setup.contains("1 C2SP checkpoints"), "only the final one: {}", reports[0].setup);
-        assert_eq!((reports[2].operations, reports[2].trials), (120, Some(1)));
-        assert!(reports[2].setup.contains("the batched sled log"), "{}", reports[2].setup);
+        assert_eq!((reports[3].operations, reports[3].trials), (120, Some(1)));
+        assert!(reports[3].setup.contains("the batched sled log"), "{}", reports[3].setup);
     }
 
     #[test]
@@ -437,7 +573,9 @@ mod tests {
         let options = AuditOptions {
             entries: 10,
             batch: 5,
+            writers: 2,
             checkpoint_entries: 10,
+            checkpoint_interval: Duration::from_secs(3600),
             verify_entries: 10,
             verify_runs: 1,
             dir: Some(parent.path().to_path_buf()),

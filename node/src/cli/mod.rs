@@ -131,30 +131,40 @@ enum BenchCommand {
     /// export (goals: >= 200,000 appends/s; a 1M-entry export verified in < 2 s).
     ///
     /// In a scratch directory (removed at the end), appends --entries entries to a fresh audit
-    /// log on the node's sled engine one at a time (`audit-append`), then as many to another
-    /// fresh log in batches of --batch entries, each batch one atomic sled write
-    /// (`audit-append-batch`; its latencies are per batch), signing a C2SP checkpoint every
-    /// --checkpoint-entries entries as a node does. Then a log of --verify-entries entries is
-    /// exported to a file as `ossa audit export` writes it, and its verification as `ossa audit
-    /// verify` does it is timed --verify-runs times (`audit-verify`; latencies are per whole
-    /// verification). That log is the batched sled log if it is long enough (all of it is
-    /// exported), else an in-memory log of the same entries: the export does not depend on the
-    /// engine, and filling sled to a million entries takes minutes.
+    /// log on the node's sled engine one at a time from one thread (`audit-append`), then as
+    /// many one at a time from --writers threads at once, as a node's request handlers append
+    /// under load (`audit-append-concurrent`; appends that arrive during a write share the
+    /// next one: group commit), then as many in batches of --batch entries, each batch one
+    /// atomic sled write (`audit-append-batch`; its latencies are per batch), signing a C2SP
+    /// checkpoint every --checkpoint-entries entries or --checkpoint-interval-ms as a node
+    /// does. Then a log of --verify-entries entries is exported to a file as `ossa audit
+    /// export` writes it, and its verification as `ossa audit verify` does it is timed
+    /// --verify-runs times (`audit-verify`; latencies are per whole verification). That log is
+    /// the batched sled log if it is long enough (all of it is exported), else an in-memory log
+    /// of the same entries: the export does not depend on the engine, and filling sled to a
+    /// million entries takes minutes.
     ///
-    /// Durability: no append fsyncs, on the node either. sled writes each append to its log
-    /// buffers and its background flusher fsyncs them every 500 ms; the append rates include
-    /// one final fsync of the log. Progress goes to stderr.
+    /// Durability: an append returns once it is written to sled, without fsync, on the node
+    /// too; sled's background flusher fsyncs every 500 ms, and the append rates include one
+    /// final fsync of the log. Progress goes to stderr.
     Audit {
-        /// Entries appended one at a time, and again in batches (200,000 keeps the default run
-        /// within about a minute on sled).
+        /// Entries appended in each append phase (200,000 keeps the default run within about a
+        /// minute on sled).
         #[arg(long, default_value_t = 200_000)]
         entries: u64,
         /// Entries per batched append.
         #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
         batch: u64,
+        /// Threads appending one at a time at once in the concurrent phase.
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
+        writers: u64,
         /// Sign a checkpoint after this many new entries (the node's `[audit] checkpoint_entries`).
         #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
         checkpoint_entries: u64,
+        /// ... or after this many milliseconds if the log grew (the node's `[audit]
+        /// checkpoint_interval_ms`).
+        #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..))]
+        checkpoint_interval_ms: u64,
         /// Entries in the export that is verified.
         #[arg(long, default_value_t = 1_000_000)]
         verify_entries: u64,
@@ -883,7 +893,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(BenchCommand::Audit {
             entries,
             batch,
+            writers,
             checkpoint_entries,
+            checkpoint_interval_ms,
             verify_entries,
             verify_runs,
             dir,
@@ -892,7 +904,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let options = crate::bench::AuditOptions {
                 entries,
                 batch: usize::try_from(batch)?,
+                writers: usize::try_from(writers)?,
                 checkpoint_entries,
+                checkpoint_interval: std::time::Duration::from_millis(checkpoint_interval_ms),
                 verify_entries,
                 verify_runs: usize::try_from(verify_runs)?,
                 dir,

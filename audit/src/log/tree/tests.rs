@@ -119,6 +119,25 @@ fn a_chain_only_store_gets_its_tree_on_open() {
 }
 
 #[test]
+fn a_store_with_every_node_is_read_as_it_is_and_relabelled() {
+    // Format 2 kept the nodes of every level; they agree with the records, and the levels
+    // below 8 are simply not read any more.
+    let log = log_of(300);
+    let mut all = Vec::new();
+    let mut frontier = Frontier::default();
+    for i in 0..300 {
+        frontier.append_keeping(&leaf(&log, i), 1, &mut all);
+    }
+    log.store.put_nodes(&all).expect("every node");
+    log.store.put_meta(META_FORMAT, &[2]).expect("format 2");
+    let head = log.tree_head();
+    let proof = log.inclusion_proof(17, 300).expect("proof");
+    let reopened = AuditLog::open(log.store).expect("open");
+    assert_eq!((reopened.tree_head(), reopened.inclusion_proof(17, 300).expect("proof")), (head, proof));
+    assert_eq!(reopened.store.get_meta(META_FORMAT).expect("meta"), Some(vec![STORE_FORMAT]));
+}
+
+#[test]
 fn a_chain_only_store_with_a_broken_link_is_refused() {
     let log = log_of(10);
     let store = chain_only_copy(&log);
@@ -131,15 +150,20 @@ fn a_chain_only_store_with_a_broken_link_is_refused() {
 
 #[test]
 fn open_detects_damaged_tree_nodes() {
-    // 13 = 8 + 4 + 1: frontier nodes (3, 0) and (2, 2) (checked against their children),
-    // then the last leaf.
-    for damaged in [NodeId { level: 3, index: 0 }, NodeId { level: 2, index: 2 }] {
-        let log = log_of(13);
+    // 769 = 512 + 256 + 1: the frontier's stored nodes (9, 0) and (8, 2) are checked against
+    // their children (stored ones, and ones computed from the records), then the last leaf.
+    for damaged in [NodeId { level: 9, index: 0 }, NodeId { level: 8, index: 2 }] {
+        let log = log_of(769);
         log.store.put_nodes(&[(damaged, [0xee; 32])]).expect("damage");
         assert!(matches!(AuditLog::open(log.store), Err(AuditError::Corrupt(_))), "{damaged:?}");
     }
-    // 12 = 8 + 4: the spine of (2, 2) reads its sibling (1, 4).
-    let log = log_of(12);
-    log.store.put_nodes(&[(NodeId { level: 1, index: 4 }, [0xee; 32])]).expect("damage");
+    // 3072 = 2048 + 1024: the spine of (10, 2) reads its stored sibling (8, 10).
+    let log = log_of(3072);
+    log.store.put_nodes(&[(NodeId { level: 8, index: 10 }, [0xee; 32])]).expect("damage");
     assert!(matches!(AuditLog::open(log.store), Err(AuditError::Corrupt(_))));
+    // Nodes below level 8 are computed from the records, never read from the store.
+    let log = log_of(13);
+    log.store.put_nodes(&[(NodeId { level: 3, index: 0 }, [0xee; 32])]).expect("ignored");
+    let head = log.tree_head();
+    assert_eq!(AuditLog::open(log.store).expect("open").tree_head(), head);
 }
