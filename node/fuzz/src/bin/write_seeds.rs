@@ -2,8 +2,8 @@
 //! federation CA certificate the admission seeds chain to (`fixtures/federation-ca.der`).
 //!
 //! `seed-ok-*` inputs are accepted by their entry point, `seed-err-*` ones refused; the
-//! node's `fuzz_seeds` test checks exactly that. Run from `node/fuzz` with
-//! `cargo run --bin write-seeds`, then rebuild: the harness embeds the CA certificate.
+//! node's `fuzz_seeds` test checks exactly that. `cargo +nightly fuzz build` builds it beside
+//! the targets; run it, then build again: the harness embeds the CA certificate.
 
 use std::fs;
 use std::path::Path;
