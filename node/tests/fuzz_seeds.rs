@@ -5,6 +5,7 @@
 //! with a message, so CI exercises every decoder of outside input and the harness's own
 //! invariants without a sanitizer build.
 
+// Some of the harness's world is only read by the fuzz crate's seed writer.
 #[allow(dead_code)]
 #[path = "../fuzz/src/lib.rs"]
 mod harness;
