@@ -48,10 +48,7 @@ impl Checkpoint {
             return Err(bad("fewer than three lines"));
         };
         check_origin(origin).map_err(NoteError::BadCheckpoint)?;
-        let canonical_size =
-            !size.is_empty() && size.bytes().all(|b| b.is_ascii_digit()) && (size == "0" || !size.starts_with('0'));
-        let size =
-            size.parse::<u64>().ok().filter(|_| canonical_size).ok_or_else(|| bad("size is not a decimal u64"))?;
+        let size = parse_decimal(size).ok_or_else(|| bad("size is not a decimal u64"))?;
         let decoded = STANDARD.decode(root).map_err(|_| bad("root hash is not base64"))?;
         let root = <Hash>::try_from(decoded.as_slice()).map_err(|_| bad("root hash is not 32 bytes"))?;
         if lines.any(str::is_empty) {
@@ -64,6 +61,14 @@ impl Checkpoint {
     pub fn tree_head(&self) -> TreeHead {
         TreeHead { size: self.size, root: self.root }
     }
+}
+
+/// Parses a u64 written in decimal the one way C2SP formats write it: ASCII digits only (no
+/// sign, no spaces) and no leading zero, so every number has exactly one text.
+pub(crate) fn parse_decimal(text: &str) -> Option<u64> {
+    let canonical =
+        !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) && (text == "0" || !text.starts_with('0'));
+    text.parse().ok().filter(|_| canonical)
 }
 
 /// Signs `checkpoint` with `signer` under the key name `key_name` and returns the signed

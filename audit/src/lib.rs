@@ -61,3 +61,6 @@ pub use sled_store::{open_sled, SledAuditStore};
 pub use store::{AuditStore, MemoryAuditStore};
 pub use tlog_proof::{prove_entry, verify_tlog_proof, ProvenEntry, TlogProof, TlogProofError, TrustedKey};
 pub use verify::{verify_export, verify_export_against, Problem, VerifyError, VerifyReport, MAX_LINE_LEN};
+
+#[cfg(test)]
+mod proptests;

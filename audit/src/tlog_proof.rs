@@ -22,7 +22,7 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
-use crate::checkpoint::{verify_checkpoint, Checkpoint};
+use crate::checkpoint::{parse_decimal, verify_checkpoint, Checkpoint};
 use crate::cosign::verify_cosignature;
 use crate::entry::{decode, leaf_hash, AuditEntry, Hash};
 use crate::note::{NoteError, MAX_NOTE_LEN};
@@ -136,9 +136,7 @@ impl TlogProof {
             .ok_or_else(|| bad("no `extra` line: an OSSA proof carries the entry's canonical bytes in it"))?;
         let entry = STANDARD.decode(extra).map_err(|_| bad("the extra line is not base64"))?;
         let index = lines.next().and_then(|l| l.strip_prefix("index ")).ok_or_else(|| bad("no `index` line"))?;
-        let canonical = !index.is_empty() && (index == "0" || !index.starts_with('0'));
-        let index =
-            index.parse::<u64>().ok().filter(|_| canonical).ok_or_else(|| bad("the index is not a decimal u64"))?;
+        let index = parse_decimal(index).ok_or_else(|| bad("the index is not a decimal u64"))?;
         let mut hashes = Vec::new();
         for line in lines {
             if hashes.len() == MAX_PROOF_HASHES {
@@ -306,6 +304,8 @@ mod tests {
             text.replacen("extra ", "extras ", 1),
             text.replacen("index 2", "index 02", 1),
             text.replacen("index 2", "index -2", 1),
+            // u64's parser takes a leading `+`; the format has one text per number.
+            text.replacen("index 2", "index +2", 1),
             text.replacen("\n\n", "\n", 1),
             format!("{}{}", text, "x".repeat(MAX_PROOF_LEN)),
         ];

@@ -63,7 +63,12 @@ impl Admission {
 
     /// Checks the certificate `cert_der` presented by the connection authenticated as `peer`.
     pub fn check(&self, peer: &PeerId, cert_der: &[u8]) -> Result<AdmittedPeer, Refusal> {
-        let cert = verify_org_cert(cert_der, &self.ca_der, unix_now())?;
+        self.check_at(peer, cert_der, unix_now())
+    }
+
+    /// [`Admission::check`] at the time `now_unix_secs` (seconds since the Unix epoch).
+    pub fn check_at(&self, peer: &PeerId, cert_der: &[u8], now_unix_secs: u64) -> Result<AdmittedPeer, Refusal> {
+        let cert = verify_org_cert(cert_der, &self.ca_der, now_unix_secs)?;
         check_binding(peer, &cert)?;
         Ok(AdmittedPeer { peer_id: *peer, org: cert.org, role: cert.role })
     }

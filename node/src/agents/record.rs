@@ -13,19 +13,24 @@ use ossa_consensus::Registry;
 use ossa_trust::{sign_envelope, verify_envelope, NodeKey};
 use prost::Message;
 
-use super::manifest::ImportedAgent;
+use super::manifest::{
+    ImportedAgent, MAX_CAPABILITY_LEN, MAX_DESCRIPTION_LEN, MAX_ENDPOINT_LEN, MAX_ID_LEN, MAX_NAME_LEN,
+    MAX_PROTOCOL_LEN, MAX_VERSION_LEN,
+};
 use crate::admission::peer_id_of_key;
 use crate::wire::pb;
 
 /// Signature domain of agent records.
 pub const AGENT_RECORD_DOMAIN: &str = "ossa/agent-record/1";
 /// Largest signed record accepted: a record holds at most [`MAX_CAPABILITIES`] short
-/// capabilities and a handful of short strings, a few KiB; 16 KiB bounds a hostile one.
+/// capabilities and a handful of short strings, a few KiB; 16 KiB bounds a hostile one and
+/// holds the largest record an imported manifest can make (every field at the importer's
+/// limit, which [`verify_record`] also enforces, comes to about 15 KiB).
 pub const MAX_SIGNED_RECORD: usize = 16 * 1024;
 /// Most capabilities one record may list (the manifest importer enforces the same bound).
-pub const MAX_CAPABILITIES: usize = 64;
-/// Longest string field of a record.
-pub const MAX_FIELD_LEN: usize = 512;
+pub const MAX_CAPABILITIES: usize = super::manifest::MAX_CAPABILITIES;
+/// Longest `format` of a record: a short label such as `ossa/v0.5`.
+pub const MAX_LABEL_LEN: usize = 64;
 /// How long a record lives unless re-announced: an hour keeps the directory free of agents
 /// whose org went away, while re-announcing every 20 minutes costs one small message per agent.
 pub const RECORD_TTL_MS: u64 = 60 * 60 * 1000;
@@ -183,9 +188,9 @@ pub fn sign_record(key: &NodeKey, record: &pb::AgentRecord) -> Vec<u8> {
     pb::SignedRecord { payload, signer: key.public_key().to_vec(), signature: signature.to_vec() }.encode_to_vec()
 }
 
-fn check_field(name: &str, value: &str) -> Result<(), Rejection> {
-    if value.len() > MAX_FIELD_LEN {
-        return Err(Rejection::Invalid(format!("{name} is {} bytes; the limit is {MAX_FIELD_LEN}", value.len())));
+fn check_field(name: &str, value: &str, limit: usize) -> Result<(), Rejection> {
+    if value.len() > limit {
+        return Err(Rejection::Invalid(format!("{name} is {} bytes; the limit is {limit}", value.len())));
     }
     Ok(())
 }
@@ -232,16 +237,17 @@ pub fn verify_record(bytes: &[u8], registry: &Registry, now_ms: u64) -> Result<V
     if record.agent_id.is_empty() {
         return Err(Rejection::Invalid("agent id is empty".into()));
     }
-    for (name, value) in [
-        ("agent_id", &record.agent_id),
-        ("name", &record.name),
-        ("version", &record.version),
-        ("description", &record.description),
-        ("endpoint", &record.endpoint),
-        ("protocol", &record.protocol),
-        ("format", &record.format),
+    // The manifest importer's limits: a record of an imported agent always passes.
+    for (name, value, limit) in [
+        ("agent_id", &record.agent_id, MAX_ID_LEN),
+        ("name", &record.name, MAX_NAME_LEN),
+        ("version", &record.version, MAX_VERSION_LEN),
+        ("description", &record.description, MAX_DESCRIPTION_LEN),
+        ("endpoint", &record.endpoint, MAX_ENDPOINT_LEN),
+        ("protocol", &record.protocol, MAX_PROTOCOL_LEN),
+        ("format", &record.format, MAX_LABEL_LEN),
     ] {
-        check_field(name, value)?;
+        check_field(name, value, limit)?;
     }
     if record.capabilities.len() > MAX_CAPABILITIES {
         return Err(Rejection::Invalid(format!(
@@ -250,7 +256,7 @@ pub fn verify_record(bytes: &[u8], registry: &Registry, now_ms: u64) -> Result<V
         )));
     }
     for capability in &record.capabilities {
-        check_field("capability", capability)?;
+        check_field("capability", capability, MAX_CAPABILITY_LEN)?;
     }
     Ok(VerifiedRecord { record, raw: bytes.to_vec() })
 }
@@ -333,10 +339,63 @@ mod tests {
         assert_eq!(check(&sign_record(&acme, &bloated)), "too_large");
 
         let mut long_field = record("acme", "acme-t");
-        long_field.name = "x".repeat(MAX_FIELD_LEN + 1);
+        long_field.name = "x".repeat(MAX_NAME_LEN + 1);
         assert_eq!(check(&sign_record(&acme, &long_field)), "invalid");
 
         assert_eq!(check(b"not protobuf at all \xff\xff"), "malformed");
+    }
+
+    /// An OSSA 0.1.9 manifest with every field at the importer's limit, in two-byte characters.
+    fn manifest_at_every_limit() -> Vec<u8> {
+        use crate::agents::manifest::{MAX_CAPABILITIES as MAX_IMPORTED_CAPABILITIES, MAX_CAPABILITY_LEN as CAP};
+        let capabilities: Vec<String> =
+            (0..MAX_IMPORTED_CAPABILITIES).map(|i| format!("{i:02}{}", "é".repeat((CAP - 2) / 2))).collect();
+        let host = "https://agents.example/";
+        serde_json::json!({
+            "ossaVersion": "0.1.9",
+            "agent": {
+                "id": "a".repeat(MAX_ID_LEN),
+                "name": "é".repeat(MAX_NAME_LEN / 2),
+                "version": "é".repeat(MAX_VERSION_LEN / 2),
+                "description": "é".repeat(MAX_DESCRIPTION_LEN / 2),
+                "endpoint": format!("{host}{}", "a".repeat(MAX_ENDPOINT_LEN - host.len())),
+                "capabilities": capabilities,
+            }
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    #[test]
+    fn the_largest_importable_agent_makes_a_record_every_node_accepts() {
+        let agent = crate::agents::manifest::import(&manifest_at_every_limit(), None).expect("imports");
+        assert_eq!(agent.capabilities.len(), MAX_CAPABILITIES);
+        assert_eq!(agent.endpoint.as_ref().map(String::len), Some(MAX_ENDPOINT_LEN));
+        // Org and tenant names at the registry's limit; labels at the record's.
+        let (org, tenant) = ("o".repeat(63), "t".repeat(63));
+        let key = NodeKey::generate();
+        let mut registry = Registry::default();
+        registry.members.insert(org.clone(), member(&org, &key));
+        registry.tenants.insert(tenant.clone(), Tenant { name: tenant.clone(), owner: org.clone(), created_at: 2 });
+        let mut record = build_record(&agent, &org, &tenant, u64::MAX, NOW);
+        record.protocol = "p".repeat(MAX_PROTOCOL_LEN);
+        record.format = "f".repeat(MAX_LABEL_LEN);
+        let signed = sign_record(&key, &record);
+        let verified = verify_record(&signed, &registry, NOW).expect("the record of an imported agent is accepted");
+        assert_eq!(verified.record, record);
+    }
+
+    #[test]
+    fn an_endpoint_that_normalizing_lengthens_past_the_limit_is_refused_at_import() {
+        // Each raw `é` in the path becomes `%C3%A9`: 2 bytes in, 6 bytes out.
+        let host = "https://agents.example/";
+        let path = "é".repeat((MAX_ENDPOINT_LEN - host.len()) / 2);
+        let manifest = serde_json::json!({
+            "ossaVersion": "0.1.9",
+            "agent": { "id": "a", "name": "b", "version": "1", "endpoint": format!("{host}{path}") }
+        });
+        let error = crate::agents::manifest::import(manifest.to_string().as_bytes(), None).expect_err("too long");
+        assert_eq!(error.path(), Some("agent.endpoint"), "{error}");
     }
 
     proptest! {
@@ -354,6 +413,32 @@ mod tests {
             signed[i] ^= 1 << bit;
             // A flip that lands in an unused protobuf tag may still decode to the same fields;
             // it must then verify to exactly the original record.
+            if let Ok(verified) = verify_record(&signed, &registry(&acme, &globex), NOW) {
+                prop_assert_eq!(verified.record, record("acme", "acme-t"));
+            }
+        }
+
+        #[test]
+        fn a_mutated_signed_record_is_refused_or_decodes_to_the_same_content(
+            edits in prop::collection::vec((any::<prop::sample::Index>(), 0u8..3, any::<u8>()), 1..8),
+        ) {
+            let (acme, globex) = (NodeKey::generate(), NodeKey::generate());
+            let mut signed = sign_record(&acme, &record("acme", "acme-t"));
+            for (at, op, byte) in &edits {
+                match op {
+                    0 => {
+                        let i = at.index(signed.len());
+                        signed[i] = *byte;
+                    }
+                    1 => signed.insert(at.index(signed.len() + 1), *byte),
+                    _ => {
+                        signed.remove(at.index(signed.len()));
+                    }
+                }
+                if signed.is_empty() {
+                    break;
+                }
+            }
             if let Ok(verified) = verify_record(&signed, &registry(&acme, &globex), NOW) {
                 prop_assert_eq!(verified.record, record("acme", "acme-t"));
             }

@@ -39,8 +39,8 @@ use sha2::{Digest, Sha256};
 pub use error::ImportError;
 pub use format::{ManifestFormat, UnknownFormat};
 pub use normalize::{
-    is_valid_id, slug, MAX_CAPABILITIES, MAX_CAPABILITY_CHARS, MAX_DESCRIPTION_CHARS, MAX_ENDPOINT_LEN, MAX_ID_LEN,
-    MAX_NAME_CHARS, MAX_PROTOCOL_CHARS, MAX_SLUG_LEN, MAX_VERSION_CHARS,
+    is_valid_id, slug, MAX_CAPABILITIES, MAX_CAPABILITY_LEN, MAX_DESCRIPTION_LEN, MAX_ENDPOINT_LEN, MAX_ID_LEN,
+    MAX_NAME_LEN, MAX_PROTOCOL_LEN, MAX_SLUG_LEN, MAX_VERSION_LEN,
 };
 pub use ossa_v05::DEFAULT_VERSION;
 pub use strict::validate_strict;
@@ -59,14 +59,14 @@ pub struct ImportedAgent {
     /// `id` field if it has one (not part of the A2A spec), else [`slug`] of its `name`.
     /// ASCII letters, digits, `.`, `_`, `-`, at most [`MAX_ID_LEN`] bytes; case is kept.
     pub id: String,
-    /// Human-readable name (trimmed, at most [`MAX_NAME_CHARS`] characters).
+    /// Human-readable name (trimmed, at most [`MAX_NAME_LEN`] bytes).
     pub name: String,
     /// Version as written (trimmed); [`DEFAULT_VERSION`] for OSSA v0.4/v0.5 manifests without one.
     pub version: String,
     /// Description, if the manifest has a non-empty one.
     pub description: Option<String>,
     /// Capabilities: trimmed, lowercased, deduplicated and sorted; at most [`MAX_CAPABILITIES`],
-    /// each at most [`MAX_CAPABILITY_CHARS`] characters.
+    /// each at most [`MAX_CAPABILITY_LEN`] bytes.
     pub capabilities: Vec<String>,
     /// Where the agent is reached: an http(s) URL without credentials, in normalized form.
     pub endpoint: Option<String>,

@@ -3,6 +3,9 @@
 //!
 //! The limits keep a signed agent record small and its fields safe to show, index and use
 //! as keys; a value over a limit is refused (with the field's path), never silently cut.
+//! They are in bytes of UTF-8, the unit the record verifier counts
+//! ([`crate::agents::record::verify_record`] checks the same limits), so every agent that
+//! imports makes a record that fits [`crate::agents::record::MAX_SIGNED_RECORD`].
 
 use std::collections::BTreeSet;
 
@@ -24,33 +27,33 @@ pub const MAX_SLUG_LEN: usize = 64;
 /// capability; real agents list a few to a few dozen.
 pub const MAX_CAPABILITIES: usize = 64;
 
-/// Longest capability, in characters: room for namespaced names such as taxonomy paths.
-pub const MAX_CAPABILITY_CHARS: usize = 128;
+/// Longest capability, in bytes: room for namespaced names such as taxonomy paths.
+pub const MAX_CAPABILITY_LEN: usize = 128;
 
-/// Longest agent name, in characters.
-pub const MAX_NAME_CHARS: usize = 256;
+/// Longest agent name, in bytes.
+pub const MAX_NAME_LEN: usize = 256;
 
-/// Longest version string, in characters (semver with pre-release and build metadata).
-pub const MAX_VERSION_CHARS: usize = 64;
+/// Longest version string, in bytes (semver with pre-release and build metadata).
+pub const MAX_VERSION_LEN: usize = 64;
 
-/// Longest description, in characters: a paragraph, not a manual, since every node stores it.
-pub const MAX_DESCRIPTION_CHARS: usize = 4096;
+/// Longest description, in bytes: a paragraph, not a manual, since every node stores it.
+pub const MAX_DESCRIPTION_LEN: usize = 4096;
 
-/// Longest endpoint URL, in bytes (the common practical URL limit).
+/// Longest endpoint URL in its normalized form, in bytes (the common practical URL limit).
 pub const MAX_ENDPOINT_LEN: usize = 2048;
 
-/// Longest protocol name, in characters (`ossa`, `a2a`, `mcp`, `openai-assistants`...).
-pub const MAX_PROTOCOL_CHARS: usize = 32;
+/// Longest protocol name, in bytes (`ossa`, `a2a`, `mcp`, `openai-assistants`...).
+pub const MAX_PROTOCOL_LEN: usize = 32;
 
 /// Applies normalization and limits to what a format importer read.
 pub(crate) fn normalize(draft: Draft, format: ManifestFormat, digest: [u8; 32]) -> Result<ImportedAgent, ImportError> {
     Ok(ImportedAgent {
         format,
         id: id(&draft.id)?,
-        name: bounded_text(&draft.name, MAX_NAME_CHARS)?,
-        version: bounded_text(&draft.version, MAX_VERSION_CHARS)?,
+        name: bounded_text(&draft.name, MAX_NAME_LEN)?,
+        version: bounded_text(&draft.version, MAX_VERSION_LEN)?,
         description: match &draft.description {
-            Some(text) if !text.value.trim().is_empty() => Some(bounded_text(text, MAX_DESCRIPTION_CHARS)?),
+            Some(text) if !text.value.trim().is_empty() => Some(bounded_text(text, MAX_DESCRIPTION_LEN)?),
             _ => None,
         },
         capabilities: capabilities(&draft.capabilities)?,
@@ -115,15 +118,14 @@ fn id(id: &Located) -> Result<String, ImportError> {
 
 /// Trims a free-text field and checks it is non-empty, short enough and free of control
 /// characters (line breaks and tabs are allowed).
-fn bounded_text(text: &Located, max_chars: usize) -> Result<String, ImportError> {
+fn bounded_text(text: &Located, max_len: usize) -> Result<String, ImportError> {
     let value = text.value.trim();
     let invalid = |reason: String| ImportError::InvalidValue { path: text.path.clone(), reason };
     if value.is_empty() {
         return Err(invalid("must not be empty".to_owned()));
     }
-    let chars = value.chars().count();
-    if chars > max_chars {
-        return Err(invalid(format!("is {chars} characters long, over the limit of {max_chars}")));
+    if value.len() > max_len {
+        return Err(invalid(format!("is {} bytes long, over the limit of {max_len}", value.len())));
     }
     if value.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r')) {
         return Err(invalid("contains a control character".to_owned()));
@@ -140,10 +142,10 @@ fn capabilities(raw: &[Located]) -> Result<Vec<String>, ImportError> {
         if value.is_empty() {
             return Err(invalid("a capability must not be empty".to_owned()));
         }
-        let chars = value.chars().count();
-        if chars > MAX_CAPABILITY_CHARS {
+        if value.len() > MAX_CAPABILITY_LEN {
             return Err(invalid(format!(
-                "the capability is {chars} characters long, over the limit of {MAX_CAPABILITY_CHARS}"
+                "the capability is {} bytes long, over the limit of {MAX_CAPABILITY_LEN}",
+                value.len()
             )));
         }
         if value.chars().any(char::is_control) {
@@ -162,8 +164,9 @@ fn capabilities(raw: &[Located]) -> Result<Vec<String>, ImportError> {
 fn endpoint(endpoint: &Located) -> Result<String, ImportError> {
     let value = endpoint.value.trim();
     let invalid = |reason: String| ImportError::InvalidValue { path: endpoint.path.clone(), reason };
+    let too_long = |len: usize| invalid(format!("the endpoint is {len} bytes, over the limit of {MAX_ENDPOINT_LEN}"));
     if value.len() > MAX_ENDPOINT_LEN {
-        return Err(invalid(format!("the endpoint is {} bytes, over the limit of {MAX_ENDPOINT_LEN}", value.len())));
+        return Err(too_long(value.len()));
     }
     let url = url::Url::parse(value).map_err(|e| invalid(format!("`{value}` is not a URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -175,15 +178,20 @@ fn endpoint(endpoint: &Located) -> Result<String, ImportError> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err(invalid("the endpoint must not carry credentials (it is published to every node)".to_owned()));
     }
-    Ok(url.to_string())
+    // Normalizing percent-encodes what a URL may not hold raw, which can lengthen it.
+    let normalized = url.to_string();
+    if normalized.len() > MAX_ENDPOINT_LEN {
+        return Err(too_long(normalized.len()));
+    }
+    Ok(normalized)
 }
 
-/// Lowercases a protocol name and checks it: 1 to [`MAX_PROTOCOL_CHARS`] of `a-z`, `0-9`,
+/// Lowercases a protocol name and checks it: 1 to [`MAX_PROTOCOL_LEN`] of `a-z`, `0-9`,
 /// `+`, `.`, `_` and `-`.
 fn protocol(protocol: &Located) -> Result<String, ImportError> {
     let value = protocol.value.trim().to_ascii_lowercase();
     let ok = !value.is_empty()
-        && value.len() <= MAX_PROTOCOL_CHARS
+        && value.len() <= MAX_PROTOCOL_LEN
         && value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '+' | '.' | '_' | '-'));
     if ok {
         Ok(value)
@@ -191,7 +199,7 @@ fn protocol(protocol: &Located) -> Result<String, ImportError> {
         Err(ImportError::InvalidValue {
             path: protocol.path.clone(),
             reason: format!(
-                "protocol name `{}` must be 1 to {MAX_PROTOCOL_CHARS} of a-z, 0-9, `+`, `.`, `_`, `-`",
+                "protocol name `{}` must be 1 to {MAX_PROTOCOL_LEN} of a-z, 0-9, `+`, `.`, `_`, `-`",
                 protocol.value
             ),
         })
@@ -237,8 +245,8 @@ mod tests {
         let raw = [at(" Summarize "), at("translate"), at("SUMMARIZE"), at("Code Review")];
         assert_eq!(capabilities(&raw), Ok(vec!["code review".into(), "summarize".into(), "translate".into()]));
         assert!(capabilities(&[at("  ")]).is_err());
-        assert!(capabilities(&[at(&"c".repeat(MAX_CAPABILITY_CHARS + 1))]).is_err());
-        assert!(capabilities(&[at(&"c".repeat(MAX_CAPABILITY_CHARS))]).is_ok());
+        assert!(capabilities(&[at(&"c".repeat(MAX_CAPABILITY_LEN + 1))]).is_err());
+        assert!(capabilities(&[at(&"c".repeat(MAX_CAPABILITY_LEN))]).is_ok());
         let many: Vec<_> = (0..=MAX_CAPABILITIES).map(|i| at(&format!("cap-{i}"))).collect();
         assert!(capabilities(&many).is_err());
         assert!(capabilities(&many[..MAX_CAPABILITIES]).is_ok());

@@ -27,7 +27,7 @@ fn check(bytes: &[u8]) {
     assert!(agent.capabilities.windows(2).all(|w| w[0] < w[1]), "not sorted and unique: {:?}", agent.capabilities);
     for capability in &agent.capabilities {
         assert_eq!(capability, &capability.trim().to_lowercase());
-        assert!(!capability.is_empty() && capability.chars().count() <= MAX_CAPABILITY_CHARS);
+        assert!(!capability.is_empty() && capability.len() <= MAX_CAPABILITY_LEN);
     }
     if let Some(endpoint) = &agent.endpoint {
         assert!(endpoint.starts_with("http://") || endpoint.starts_with("https://"), "{endpoint}");

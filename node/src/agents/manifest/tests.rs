@@ -256,7 +256,7 @@ fn output_limits_are_enforced() {
         many.join(", ")
     ));
     assert_eq!(e.path(), Some(format!("agent.capabilities[{MAX_CAPABILITIES}]").as_str()));
-    let long = "x".repeat(MAX_CAPABILITY_CHARS + 1);
+    let long = "x".repeat(MAX_CAPABILITY_LEN + 1);
     let e =
         err(&format!("ossaVersion: \"0.1.9\"\nagent: {{id: a, name: b, version: '1', capabilities: [ok, {long}]}}\n"));
     assert_eq!(e.path(), Some("agent.capabilities[1]"));

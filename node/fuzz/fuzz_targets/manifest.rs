@@ -1,0 +1,6 @@
+//! Fuzz target: see [`ossa_node_fuzz::manifest`].
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let _ = ossa_node_fuzz::manifest(data);
+});
