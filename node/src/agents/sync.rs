@@ -142,18 +142,26 @@ fn key_of(raw: &[u8]) -> Option<(String, String)> {
 /// Keeps the directory in step with the federation for as long as the node runs: a pull from a
 /// random peer every [`SYNC_PERIOD`] (every second until one succeeded), and at
 /// once from a peer that is newly admitted, which is how a node that comes back from a
-/// partition or a restart catches up without waiting a period.
+/// partition or a restart catches up without waiting a period. A peer that was away and is
+/// back counts as new even if it left and came back between two looks (the swarm's
+/// admission count moved), and a pull that fails is tried again at the next look.
 pub async fn run_sync(node: Arc<NodeContext>) {
     let mut last_round: Option<Instant> = None;
     let mut known: HashSet<libp2p::PeerId> = HashSet::new();
+    let mut admissions_seen = 0;
     loop {
         tokio::time::sleep(FIRST_SYNC_RETRY).await;
         if !node.is_ready() {
             continue;
         }
-        let peers = node.net.view().await.map(|v| v.admitted).unwrap_or_default();
-        let newcomers: Vec<_> = peers.iter().filter(|p| !known.contains(&p.peer_id)).cloned().collect();
+        let Ok(view) = node.net.view().await else { continue };
+        let peers = view.admitted;
+        let mut newcomers: Vec<_> = peers.iter().filter(|p| !known.contains(&p.peer_id)).cloned().collect();
+        if newcomers.is_empty() && view.admissions != admissions_seen {
+            newcomers.extend(peers.choose(&mut rand::thread_rng()).cloned());
+        }
         known = peers.iter().map(|p| p.peer_id).collect();
+        admissions_seen = view.admissions;
         // One pull per round: a newly admitted peer if any (in a large federation peers arrive
         // one after another, and one full pull is enough to catch up), else a random one when
         // the period is due.
@@ -170,7 +178,10 @@ pub async fn run_sync(node: Arc<NodeContext>) {
                         tracing::info!(peer = %peer.org, stored = report.stored, "directory synced");
                     }
                 }
-                Err(err) => tracing::debug!(%err, "directory sync failed"),
+                Err(err) => {
+                    tracing::debug!(%err, "directory sync failed");
+                    known.remove(&peer.peer_id);
+                }
             }
         }
     }

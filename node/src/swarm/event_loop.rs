@@ -110,6 +110,8 @@ struct EventLoop {
     blocked: HashSet<PeerId>,
     /// Refused peers to disconnect once the admission answer telling them why is sent.
     closing_after_answer: HashSet<PeerId>,
+    /// Admissions so far, re-admissions included (see [`NetworkView::admissions`]).
+    admissions: u64,
 }
 
 /// Builds the swarm, starts listening and spawns its loop. Returns the client and the stream
@@ -152,6 +154,7 @@ pub fn spawn(
         retired: HashSet::new(),
         blocked: HashSet::new(),
         closing_after_answer: HashSet::new(),
+        admissions: 0,
     };
     tokio::spawn(event_loop.run());
     Ok((NetworkClient { commands: command_tx, told_revoked }, inbound_rx))
@@ -307,6 +310,7 @@ impl EventLoop {
                     listen_addrs: self.listen_addrs.clone(),
                     admitted: self.admitted.values().cloned().collect(),
                     routing_table: self.swarm.behaviour_mut().discovery.known_peers().len(),
+                    admissions: self.admissions,
                 };
                 let _ = reply.send(view);
             }
@@ -522,6 +526,7 @@ impl EventLoop {
         self.unadmitted.remove(&peer_id);
         self.swarm.behaviour_mut().discovery.admitted(peer_id);
         if self.admitted.insert(peer_id, peer.clone()).is_none() {
+            self.admissions += 1;
             tracing::info!(%peer_id, org = %peer.org, role = %peer.role, "peer admitted");
             self.metrics.admission_accepted.inc();
             self.metrics.admitted_peers.set(self.admitted.len() as i64);

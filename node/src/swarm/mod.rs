@@ -121,6 +121,9 @@ pub struct NetworkView {
     pub admitted: Vec<AdmittedPeer>,
     /// Peers in the Kademlia routing table.
     pub routing_table: usize,
+    /// Admissions since the node started, re-admissions included: a change between two views
+    /// means some peer came (back), however briefly it was away.
+    pub admissions: u64,
 }
 
 pub(crate) enum Command {
