@@ -65,12 +65,17 @@ fn bench_audit_reports_single_and_batched_appends_and_verification() {
     let args = ["audit", "--entries", "300", "--batch", "64", "--checkpoint-entries", "100"];
     let reports = bench_json(&[&args[..], &["--verify-entries", "500", "--verify-runs", "2", "--dir", dir]].concat());
     let names: Vec<&str> = reports.iter().filter_map(|r| r["bench"].as_str()).collect();
-    assert_eq!(names, ["audit-append", "audit-append-batch", "audit-verify"], "one JSON line per report");
+    assert_eq!(
+        names,
+        ["audit-append", "audit-append-concurrent", "audit-append-batch", "audit-verify"],
+        "one JSON line per report"
+    );
     assert_eq!(reports[0]["operations"], 300);
-    assert_eq!(reports[1]["operations"], 300);
-    assert_eq!(reports[1]["batch"], 64);
-    assert_eq!(reports[2]["operations"], 500, "the batched log is extended to --verify-entries");
-    assert_eq!(reports[2]["trials"], 2);
+    assert_eq!(reports[1]["operations"], 300, "the concurrent writers share --entries");
+    assert_eq!(reports[2]["operations"], 300);
+    assert_eq!(reports[2]["batch"], 64);
+    assert_eq!(reports[3]["operations"], 500, "the batched log is extended to --verify-entries");
+    assert_eq!(reports[3]["trials"], 2);
     assert!(reports[0]["setup"].as_str().is_some_and(|s| s.contains("fsync")), "durability is stated");
     assert_eq!(std::fs::read_dir(scratch.path()).expect("read dir").count(), 0, "scratch data removed");
 }
