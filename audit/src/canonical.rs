@@ -6,8 +6,8 @@
 //! itself. Export lines use the same form, so a reordering of keys in an exported line is a
 //! detectable change like any other.
 //!
-//! A verifier holds JSON text, not a [`Value`]: [`canonical_text`] writes the canonical form
-//! of a JSON text straight from the parser, value by value, without building the `Value`.
+//! A verifier holds JSON text, not a [`Value`]: `Transcode` writes the canonical form of a
+//! JSON value straight from the parser, value by value, without building the `Value`.
 //! That is the same output as parsing the text into a `Value` and writing it with
 //! [`Canonical`] (the same parser reads every number and string, and every scalar is written
 //! by serde_json's own serializer) as long as each object's keys come in strictly
@@ -53,22 +53,26 @@ pub fn canonical_json(value: &Value) -> Result<Vec<u8>, serde_json::Error> {
     serde_json::to_vec(&Canonical(value))
 }
 
-/// Writes the canonical JSON of the JSON text `text` onto `out` and returns `Ok(true)`, or
-/// returns `Ok(false)` (with `out` holding a partial write) if some object's keys are not in
-/// strictly increasing order, in which case the canonical form is that of the parsed
-/// [`Value`]. Fails as parsing `text` into a `Value` would.
-pub fn canonical_text(text: &str, out: &mut Vec<u8>) -> Result<bool, serde_json::Error> {
-    let mut de = serde_json::Deserializer::from_str(text);
-    let mut ordered = true;
-    Transcode { out, ordered: &mut ordered }.deserialize(&mut de)?;
-    de.end()?;
-    Ok(ordered)
+/// Writes the value the parser hands it, as [`Canonical`] would write it, onto `out`, and
+/// clears `ordered` if some object's keys are not in strictly increasing order (then what
+/// it wrote is not the canonical form).
+pub(crate) struct Transcode<'a> {
+    pub out: &'a mut Vec<u8>,
+    pub ordered: &'a mut bool,
 }
 
-/// Writes the value the parser hands it, as [`Canonical`] would write it.
-struct Transcode<'a> {
-    out: &'a mut Vec<u8>,
-    ordered: &'a mut bool,
+/// Writes `text` as a JSON string, as serde_json writes it. A string the parser `lent` from
+/// its input had no escapes, so it has no quote, backslash or control character (those must
+/// be escaped in JSON) and serde_json would write it as it is: it is copied between quotes
+/// without scanning it again.
+pub(crate) fn write_str(out: &mut Vec<u8>, text: &str, lent: bool) -> Result<(), serde_json::Error> {
+    if !lent {
+        return serde_json::to_writer(out, text);
+    }
+    out.push(b'"');
+    out.extend_from_slice(text.as_bytes());
+    out.push(b'"');
+    Ok(())
 }
 
 impl Transcode<'_> {
@@ -113,6 +117,10 @@ impl<'de> Visitor<'de> for Transcode<'_> {
         self.scalar(v)
     }
 
+    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<(), E> {
+        write_str(self.out, v, true).map_err(E::custom)
+    }
+
     fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
         self.scalar(&Value::Null)
     }
@@ -138,14 +146,14 @@ impl<'de> Visitor<'de> for Transcode<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         self.out.push(b'{');
         let mut last: Option<Cow<'de, str>> = None;
-        while let Some(key) = map.next_key_seed(Key)? {
+        while let Some(key) = map.next_key_seed(Text)? {
             if last.as_ref().is_some_and(|l| *l >= key) {
                 *self.ordered = false;
             }
             if last.is_some() {
                 self.out.push(b',');
             }
-            serde_json::to_writer(&mut *self.out, &*key).map_err(serde::de::Error::custom)?;
+            write_str(self.out, &key, matches!(key, Cow::Borrowed(_))).map_err(serde::de::Error::custom)?;
             self.out.push(b':');
             map.next_value_seed(Transcode { out: &mut *self.out, ordered: &mut *self.ordered })?;
             last = Some(key);
@@ -155,10 +163,10 @@ impl<'de> Visitor<'de> for Transcode<'_> {
     }
 }
 
-/// An object key, borrowed from the text unless it has escapes.
-struct Key;
+/// A JSON string, borrowed from the text unless it has escapes.
+pub(crate) struct Text;
 
-impl<'de> DeserializeSeed<'de> for Key {
+impl<'de> DeserializeSeed<'de> for Text {
     type Value = Cow<'de, str>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
@@ -166,11 +174,11 @@ impl<'de> DeserializeSeed<'de> for Key {
     }
 }
 
-impl<'de> Visitor<'de> for Key {
+impl<'de> Visitor<'de> for Text {
     type Value = Cow<'de, str>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an object key")
+        f.write_str("a string")
     }
 
     fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
@@ -203,7 +211,17 @@ mod tests {
         assert_eq!(bytes, br#"{"a":null,"b":[{"a":2,"z":1}]}"#);
     }
 
-    /// What [`canonical_text`] must agree with: parse into a `Value`, write canonically.
+    /// The canonical form of JSON text `text` by [`Transcode`], and whether its keys were in
+    /// order.
+    fn canonical_text(text: &str, out: &mut Vec<u8>) -> Result<bool, serde_json::Error> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let mut ordered = true;
+        Transcode { out, ordered: &mut ordered }.deserialize(&mut de)?;
+        de.end()?;
+        Ok(ordered)
+    }
+
+    /// What `canonical_text` must agree with: parse into a `Value`, write canonically.
     fn via_value(text: &str) -> Vec<u8> {
         canonical_json(&serde_json::from_str(text).expect("json")).expect("ser")
     }

@@ -1,44 +1,140 @@
 //! The check of one entry line, as a verifier thread runs it.
 //!
-//! The line is parsed with its strings borrowed and its payload kept as the text it is
-//! (`RawValue`). The payload text is then written in canonical form straight from the parser
-//! ([`crate::canonical::canonical_text`], no `Value` built, unless its keys are out of order):
-//! that is the payload JSON the leaf hash covers. Last, the entry is written again as the
-//! export writes it, around that payload, and must equal the line byte for byte. Problems are
-//! found in a fixed order, the first one reported: not an entry, wrong index, wrong
-//! `prev_hash`, wrong `leaf_hash`, not canonical.
+//! The line is parsed in one pass, its strings borrowed where they have no escapes, and its
+//! payload written in canonical form straight from the parser as it goes
+//! ([`crate::canonical::Transcode`], no `Value` built): that is the payload JSON the leaf
+//! hash covers (unless the payload's keys are out of order: then the line is not canonical,
+//! and the payload is parsed into a `Value` to get it). Last, the entry is written again as
+//! the export writes it, around that payload, and must equal the line byte for byte.
+//! Problems are found in a fixed order, the first one reported: not an entry, wrong index,
+//! wrong `prev_hash`, wrong `leaf_hash`, not canonical.
 //!
 //! The first line a thread checks comes without the previous entry's hash (another thread
 //! has it): its leaf hash is computed with the `prev_hash` the line claims, which the caller
 //! compares with the real one, so a wrong claim is still a [`Problem::PrevHashMismatch`].
 
 use std::borrow::Cow;
+use std::fmt;
 
+use serde::de::{DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
-use serde_json::value::RawValue;
 
 use super::Problem;
-use crate::canonical::{canonical_text, Canonical};
+use crate::canonical::{write_str, Canonical, Text, Transcode};
 use crate::entry::{hex_of, leaf_hash, Fields};
-use crate::Hash;
+use crate::{AuditEntry, Hash};
 
-/// An entry line as parsed: every field of [`crate::AuditEntry`], borrowed where the JSON
-/// has no escapes, the payload as its text.
-#[derive(Deserialize)]
+/// An entry line as parsed: every field of [`crate::AuditEntry`] but the payload (written
+/// out while parsing), strings borrowed where the JSON has no escapes.
 struct LineIn<'a> {
     index: u64,
     time_ms: u64,
-    #[serde(borrow)]
     kind: Cow<'a, str>,
-    #[serde(borrow)]
     actor: Cow<'a, str>,
-    #[serde(borrow)]
-    payload: &'a RawValue,
     raft_index: Option<u64>,
-    #[serde(borrow)]
     prev_hash: Cow<'a, str>,
-    #[serde(borrow)]
     leaf_hash: Cow<'a, str>,
+}
+
+/// The field names of an entry line; any other is skipped (and makes the line
+/// non-canonical).
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum Field {
+    Index,
+    TimeMs,
+    Kind,
+    Actor,
+    Payload,
+    RaftIndex,
+    PrevHash,
+    LeafHash,
+    #[serde(other)]
+    Other,
+}
+
+/// Parses an entry line, writing the payload as [`Transcode`] does.
+struct LineSeed<'s> {
+    payload: &'s mut Vec<u8>,
+    ordered: &'s mut bool,
+}
+
+impl<'de> DeserializeSeed<'de> for LineSeed<'_> {
+    type Value = LineIn<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<LineIn<'de>, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+/// Sets a field seen for the first time.
+fn once<T, E: serde::de::Error>(slot: &mut Option<T>, value: T, name: &'static str) -> Result<(), E> {
+    match slot.replace(value) {
+        None => Ok(()),
+        Some(_) => Err(E::duplicate_field(name)),
+    }
+}
+
+impl<'de> Visitor<'de> for LineSeed<'_> {
+    type Value = LineIn<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an audit entry object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<LineIn<'de>, A::Error> {
+        let (mut index, mut time_ms, mut kind, mut actor, mut raft_index, mut prev_hash, mut leaf_hash) =
+            (None, None, None, None, None, None, None);
+        let mut payload = false;
+        while let Some(field) = map.next_key::<Field>()? {
+            match field {
+                Field::Index => once(&mut index, map.next_value()?, "index")?,
+                Field::TimeMs => once(&mut time_ms, map.next_value()?, "time_ms")?,
+                Field::Kind => once(&mut kind, map.next_value_seed(Text)?, "kind")?,
+                Field::Actor => once(&mut actor, map.next_value_seed(Text)?, "actor")?,
+                Field::RaftIndex => once(&mut raft_index, map.next_value::<Option<u64>>()?, "raft_index")?,
+                Field::PrevHash => once(&mut prev_hash, map.next_value_seed(Text)?, "prev_hash")?,
+                Field::LeafHash => once(&mut leaf_hash, map.next_value_seed(Text)?, "leaf_hash")?,
+                Field::Payload if payload => return Err(A::Error::duplicate_field("payload")),
+                Field::Payload => {
+                    map.next_value_seed(Transcode { out: &mut *self.payload, ordered: &mut *self.ordered })?;
+                    payload = true;
+                }
+                Field::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        if !payload {
+            return Err(A::Error::missing_field("payload"));
+        }
+        Ok(LineIn {
+            index: index.ok_or_else(|| A::Error::missing_field("index"))?,
+            time_ms: time_ms.ok_or_else(|| A::Error::missing_field("time_ms"))?,
+            kind: kind.ok_or_else(|| A::Error::missing_field("kind"))?,
+            actor: actor.ok_or_else(|| A::Error::missing_field("actor"))?,
+            raft_index: raft_index.flatten(),
+            prev_hash: prev_hash.ok_or_else(|| A::Error::missing_field("prev_hash"))?,
+            leaf_hash: leaf_hash.ok_or_else(|| A::Error::missing_field("leaf_hash"))?,
+        })
+    }
+}
+
+/// Parses `line` into its fields, writing the canonical payload JSON onto `payload`.
+fn parse_line<'a>(line: &'a [u8], payload: &mut Vec<u8>) -> Result<LineIn<'a>, serde_json::Error> {
+    payload.clear();
+    let mut ordered = true;
+    let mut de = serde_json::Deserializer::from_slice(line);
+    let parsed = LineSeed { payload: &mut *payload, ordered: &mut ordered }.deserialize(&mut de)?;
+    de.end()?;
+    if !ordered {
+        // Keys out of order or repeated: what the leaf hash covers is the canonical form of
+        // the payload's value.
+        let entry: AuditEntry = serde_json::from_slice(line)?;
+        payload.clear();
+        serde_json::to_writer(&mut *payload, &Canonical(&entry.payload))?;
+    }
+    Ok(parsed)
 }
 
 /// Buffers reused from line to line.
@@ -62,15 +158,7 @@ pub(super) enum Prev<'a> {
 /// leaf hash.
 pub(super) fn check_entry(line: &[u8], index: u64, prev: Prev<'_>, scratch: &mut Scratch) -> Result<Hash, Problem> {
     let malformed = |e: serde_json::Error| Problem::MalformedEntry(e.to_string());
-    let e: LineIn<'_> = serde_json::from_slice(line).map_err(malformed)?;
-    scratch.payload.clear();
-    if !canonical_text(e.payload.get(), &mut scratch.payload).map_err(malformed)? {
-        // Keys out of order or repeated: the line is not canonical, and what the leaf hash
-        // covers is the canonical form of the payload's value.
-        let value: serde_json::Value = serde_json::from_str(e.payload.get()).map_err(malformed)?;
-        scratch.payload.clear();
-        serde_json::to_writer(&mut scratch.payload, &Canonical(&value)).map_err(malformed)?;
-    }
+    let e = parse_line(line, &mut scratch.payload).map_err(malformed)?;
     if e.index != index {
         return Err(Problem::IndexOutOfOrder { expected: index, found: e.index });
     }
@@ -129,9 +217,9 @@ fn write_line(
     out.extend_from_slice(b",\"time_ms\":");
     serde_json::to_writer(&mut *out, &e.time_ms)?;
     out.extend_from_slice(b",\"kind\":");
-    serde_json::to_writer(&mut *out, &*e.kind)?;
+    write_str(out, &e.kind, matches!(e.kind, Cow::Borrowed(_)))?;
     out.extend_from_slice(b",\"actor\":");
-    serde_json::to_writer(&mut *out, &*e.actor)?;
+    write_str(out, &e.actor, matches!(e.actor, Cow::Borrowed(_)))?;
     out.extend_from_slice(b",\"payload\":");
     out.extend_from_slice(payload);
     out.extend_from_slice(b",\"raft_index\":");
