@@ -116,12 +116,8 @@ pub fn leaf_hash(canonical: &[u8]) -> Hash {
 
 /// Lowercase hex of `hash`, as entries and exports write hashes.
 pub(crate) fn hex_of(hash: &Hash) -> [u8; 64] {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = [0; 64];
-    for (pair, byte) in out.chunks_exact_mut(2).zip(hash) {
-        pair[0] = DIGITS[usize::from(byte >> 4)];
-        pair[1] = DIGITS[usize::from(byte & 0xf)];
-    }
+    let mut out = [0u8; 64];
+    hex::encode_to_slice(hash, &mut out).expect("64 bytes hold the hex of 32");
     out
 }
 

@@ -89,14 +89,7 @@ impl Frontier {
 
     /// Appends `leaf` without reporting completed nodes (for verifiers, which keep none).
     pub fn add(&mut self, leaf: &Hash) {
-        let mut carry = *leaf;
-        for _ in 0..self.size.trailing_ones() {
-            if let Some(left) = self.hashes.pop() {
-                carry = node_hash(&left, &carry);
-            }
-        }
-        self.hashes.push(carry);
-        self.size += 1;
+        self.add_subtree(0, leaf);
     }
 
     /// Appends the perfect subtree of level `level` whose root is `hash`, the tree of the
@@ -143,12 +136,7 @@ impl Frontier {
 
 /// The perfect subtrees of the first `size` leaves, largest first (the frontier's shape).
 pub(crate) fn decomposition(size: u64) -> impl Iterator<Item = NodeId> {
-    let mut start = 0u64;
-    (0..64u8).rev().filter(move |l| size >> l & 1 == 1).map(move |level| {
-        let id = NodeId { level, index: start >> level };
-        start += 1 << level;
-        id
-    })
+    compact_range(0, size).map(|(level, first)| NodeId { level, index: first >> level })
 }
 
 /// The Merkle tree hash of `leaves`, a perfect subtree: `leaves.len()` must be a power of

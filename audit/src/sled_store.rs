@@ -105,15 +105,14 @@ impl SledAuditStore {
         Ok(())
     }
 
-    /// The chunk holding `index`, if any.
+    /// The chunk that would hold `index`: the last one starting at or before it, as its first
+    /// index and its value, unparsed. It may end before `index`.
     fn chunk_of(&self, index: u64) -> Result<Option<(u64, sled::IVec)>, AuditError> {
         let Some(kv) = self.chunks.range(..=index.to_be_bytes()).next_back() else {
             return Ok(None);
         };
         let (k, v) = kv.map_err(AuditError::storage)?;
-        let first = key_index(&k)?;
-        let count = Chunk::parse(&v)?.count() as u64;
-        Ok((index - first < count).then_some((first, v)))
+        Ok(Some((key_index(&k)?, v)))
     }
 }
 
@@ -261,7 +260,12 @@ impl AuditStore for SledAuditStore {
         let Some((first, value)) = self.chunk_of(index)? else {
             return Ok(None);
         };
-        Ok(Some(Chunk::parse(&value)?.record((index - first) as usize).to_vec()))
+        let chunk = Chunk::parse(&value)?;
+        let offset = index - first;
+        if offset >= chunk.count() as u64 {
+            return Ok(None);
+        }
+        Ok(Some(chunk.record(offset as usize).to_vec()))
     }
 
     fn last(&self) -> Result<Option<(u64, Vec<u8>)>, AuditError> {
@@ -278,6 +282,8 @@ impl AuditStore for SledAuditStore {
         if limit == 0 {
             return Ok(out);
         }
+        // From the chunk that would hold `start`; if it ends before `start`, its loop below is
+        // empty.
         let from = self.chunk_of(start)?.map_or(start, |(first, _)| first);
         for kv in self.chunks.range(from.to_be_bytes()..) {
             let (k, v) = kv.map_err(AuditError::storage)?;

@@ -116,9 +116,12 @@ impl Chain<'_> {
                 return Err(at(0, Problem::PrevHashMismatch { expected, found: claimed.clone() }));
             }
         }
+        // Every batch before this one passed whole (a failure returns `Err`, which stops the
+        // dispatch), so the tree ends where this batch starts.
+        debug_assert_eq!(self.tree.size(), first, "batches are taken whole and in order");
         let end = first + outcome.leaves.len() as u64;
         let reached_inside = self.checkpoint.is_some_and(|cp| cp.size > first && cp.size < end);
-        if outcome.failure.is_none() && !reached_inside && self.tree.size() == first {
+        if outcome.failure.is_none() && !reached_inside {
             for (level, root) in &outcome.subtrees {
                 self.tree.add_subtree(*level, root);
             }

@@ -423,8 +423,8 @@ impl Registry {
             RegistryCommand::ApproveProposal { id, at_ms } => {
                 crate::governance::approve(self, index, &proposal.by, *id, *at_ms)
             }
-            command @ RegistryCommand::RotateKey { .. } => {
-                crate::rotation::rotate_key(self, index, &proposal.by, command)
+            RegistryCommand::RotateKey { new_peer_id, new_node_id, grace_ms, at_ms } => {
+                crate::rotation::rotate_key(self, index, &proposal.by, new_peer_id, *new_node_id, *grace_ms, *at_ms)
             }
         }
     }

@@ -1,7 +1,7 @@
 //! Key rotation, as registry state transitions.
 //!
 //! An org replaces its node key in one replicated step: its own node, holding a certificate
-//! the federation CA issued for the new key, proposes [`RegistryCommand::RotateKey`]. When it
+//! the federation CA issued for the new key, proposes [`crate::RegistryCommand::RotateKey`]. When it
 //! applies, the org's [`Member`] record switches to the new peer id and Raft node id, and a
 //! [`KeyRotation`] links the old key to the new one. From then on:
 //!
@@ -17,7 +17,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::registry::{Change, Member, NodeId, RefusalCode, Registry, RegistryCommand, RegistryResponse};
+use crate::registry::{Change, Member, NodeId, RefusalCode, Registry, RegistryResponse};
 
 /// Longest grace period a rotation may give the old key: a week, time enough for any planned
 /// restart, short enough that a leaked old key is not usable for long.
@@ -52,11 +52,11 @@ pub(crate) fn rotate_key(
     registry: &mut Registry,
     index: u64,
     by: &str,
-    command: &RegistryCommand,
+    new_peer_id: &str,
+    new_node_id: NodeId,
+    grace_ms: u64,
+    at_ms: u64,
 ) -> (RegistryResponse, Vec<Change>) {
-    let RegistryCommand::RotateKey { new_peer_id, new_node_id, grace_ms, at_ms } = command else {
-        return (RegistryResponse::refused(RefusalCode::Invalid, "not a key rotation"), vec![]);
-    };
     let refuse = |code, reason: String| (RegistryResponse::refused(code, reason), vec![]);
     let Some(member) = registry.members.get(by).cloned() else {
         return refuse(RefusalCode::Forbidden, format!("org {by:?} is not a member of the federation"));
@@ -64,16 +64,16 @@ pub(crate) fn rotate_key(
     if new_peer_id.is_empty() || new_peer_id.len() > MAX_PEER_ID_LEN {
         return refuse(RefusalCode::Invalid, format!("a peer id has 1 to {MAX_PEER_ID_LEN} characters"));
     }
-    if *grace_ms > MAX_ROTATION_GRACE_MS {
+    if grace_ms > MAX_ROTATION_GRACE_MS {
         return refuse(RefusalCode::Invalid, format!("the grace period is at most {MAX_ROTATION_GRACE_MS} ms"));
     }
-    if *new_peer_id == member.peer_id {
+    if new_peer_id == member.peer_id {
         return refuse(RefusalCode::Conflict, format!("{by} already uses peer {new_peer_id}"));
     }
     if registry.is_retired_anywhere(new_peer_id) {
         return refuse(RefusalCode::Conflict, format!("peer {new_peer_id} is a retired key; use a new key"));
     }
-    let clash = |peer_id: &str, node_id: NodeId| peer_id == new_peer_id || node_id == *new_node_id;
+    let clash = |peer_id: &str, node_id: NodeId| peer_id == new_peer_id || node_id == new_node_id;
     let taken = registry.members.values().any(|m| m.org != by && clash(&m.peer_id, m.node_id))
         || registry.revoked.values().any(|r| clash(&r.peer_id, r.node_id));
     if taken {
@@ -83,13 +83,13 @@ pub(crate) fn rotate_key(
         org: by.to_owned(),
         old_peer_id: member.peer_id.clone(),
         old_node_id: member.node_id,
-        new_peer_id: new_peer_id.clone(),
-        new_node_id: *new_node_id,
-        at_ms: *at_ms,
-        retire_at_ms: at_ms.saturating_add(*grace_ms),
+        new_peer_id: new_peer_id.to_owned(),
+        new_node_id,
+        at_ms,
+        retire_at_ms: at_ms.saturating_add(grace_ms),
         raft_index: index,
     };
-    let updated = Member { peer_id: new_peer_id.clone(), node_id: *new_node_id, admitted_at: index, ..member };
+    let updated = Member { peer_id: new_peer_id.to_owned(), node_id: new_node_id, admitted_at: index, ..member };
     registry.members.insert(by.to_owned(), updated.clone());
     let history = registry.rotations.entry(by.to_owned()).or_default();
     history.push(rotation.clone());
@@ -135,14 +135,14 @@ impl Registry {
     }
 
     fn is_retired_anywhere(&self, peer_id: &str) -> bool {
-        self.rotations.iter().any(|(org, _)| self.is_rotated_away(org, peer_id))
+        self.rotations.values().flatten().any(|r| r.old_peer_id == peer_id)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::{MemberRole, Proposal};
+    use crate::registry::{MemberRole, Proposal, RegistryCommand};
 
     fn add(org: &str, peer: &str, node_id: u64) -> Proposal {
         let command =

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use libp2p::{identity, Multiaddr, PeerId};
-use ossa_audit::{AuditLog, SledAuditStore};
+use ossa_audit::{AuditEntry, AuditError, AuditLog, EntryDraft, SledAuditStore};
 use ossa_consensus::{Consensus, MemberNode, NodeId, RaftTimings};
 use ossa_trust::{parse_org_cert_pem, pem_to_der, NodeKey, Role};
 
@@ -86,6 +86,17 @@ impl NodeContext {
     /// Whether the node is joined and caught up with the leader (see [`crate::readiness`]).
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Relaxed)
+    }
+
+    /// Appends `draft` to the audit log from async code, on tokio's blocking pool.
+    ///
+    /// [`AuditLog::append`] blocks: it writes to sled and, with group commit, may wait on a
+    /// condition variable for another thread's write. Run there, appends arriving together are
+    /// audited together instead of stalling the few runtime threads one at a time. A panic in
+    /// the append comes back as [`AuditError::Storage`].
+    pub async fn audit_append(&self, draft: EntryDraft) -> Result<AuditEntry, AuditError> {
+        let audit = self.audit.clone();
+        tokio::task::spawn_blocking(move || audit.append(draft)).await.map_err(AuditError::storage)?
     }
 }
 

@@ -8,9 +8,13 @@
 //! caller checks. When every line passes, the worker also hashes the batch's leaves into the
 //! aligned perfect subtrees that cover them ([`crate::merkle::compact_range`]), so the caller
 //! adds a handful of subtree roots to its tree instead of every leaf. At most
-//! `2 * workers + 2` batches are out at a time, which bounds memory to a few megabytes
-//! (batch buffers are reused). An outcome that stops verification ends the reading: the
-//! workers finish the batch in hand and exit.
+//! `2 * workers + 2` batches are out at a time, and their buffers are reused, so no more than
+//! that many exist. A batch closes only after the line that takes it to [`BATCH_BYTES`], so
+//! its buffer holds at most `BATCH_BYTES + MAX_LINE_LEN` bytes (2 MiB, newline included),
+//! besides its line ends and its outcome's leaf hashes (80 KiB at most): memory is bounded by
+//! about `(2 * workers + 2) * 2` MiB, 8 MiB with one worker and 68 MiB with [`MAX_WORKERS`].
+//! An outcome that stops verification ends the reading: the workers finish the batch in hand
+//! and exit.
 //!
 //! Reading stops at the end of the input, at a line that cannot be read (too long, not
 //! terminated, an I/O error) or at a line past the header's entry count; how it stopped is
@@ -92,6 +96,10 @@ pub(super) fn check_lines<R: BufRead, E>(
     consume: impl FnMut(&Outcome) -> Result<(), E>,
 ) -> Result<Ending, E> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, MAX_WORKERS);
+    // Batches out at once (being read, queued, checked or waiting to be taken in order):
+    // enough to keep every worker busy while the caller waits on a slow one. It is also the
+    // number of batch buffers, each of at most `BATCH_BYTES + MAX_LINE_LEN` bytes (see the
+    // module docs for the bound on memory).
     let window = 2 * workers + 2;
     let (work_tx, work_rx) = sync_channel::<Batch>(window);
     let work_rx = Mutex::new(work_rx);

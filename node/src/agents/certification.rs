@@ -39,8 +39,6 @@ pub const MAX_SIGNED_CERTIFICATION: usize = 2 * 1024;
 pub const CERTIFICATION_TTL_MS: u64 = 30 * 24 * 3600 * 1000;
 /// How far in the future a certification's issue time may be, for clock skew between nodes.
 pub const MAX_CLOCK_SKEW_MS: u64 = 5 * 60 * 1000;
-/// Longest tenant or org name in a certification (the registry's names are far shorter).
-const MAX_NAME_LEN: usize = 128;
 
 /// A certification grade. Ordered: `Bronze < Silver < Gold`, so "at least silver" is a
 /// comparison.
@@ -200,9 +198,6 @@ pub fn verify_certification(
     let tenant = registry.tenants.get(&c.tenant).ok_or_else(|| Rejection::UnknownTenant(c.tenant.clone()))?;
     if tenant.owner == c.certifier_org {
         return Err(Rejection::Invalid(format!("org {:?} certified an agent of its own tenant", c.certifier_org)));
-    }
-    if c.tenant.len() > MAX_NAME_LEN || c.certifier_org.len() > MAX_NAME_LEN {
-        return Err(Rejection::Invalid(format!("a name is longer than {MAX_NAME_LEN} bytes")));
     }
     if !is_valid_id(&c.agent_id) {
         return Err(Rejection::Invalid(format!("agent id {:?} is not a valid id", c.agent_id)));

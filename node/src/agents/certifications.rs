@@ -28,7 +28,8 @@ pub struct Certifications {
     index: RwLock<BTreeMap<Vec<u8>, VerifiedCertification>>,
 }
 
-fn decode_stored(raw: &[u8]) -> Option<VerifiedCertification> {
+/// Decodes a stored (already verified) certification.
+pub(crate) fn decode_stored(raw: &[u8]) -> Option<VerifiedCertification> {
     let signed = pb::SignedRecord::decode(raw).ok()?;
     let certification = pb::Certification::decode(signed.payload.as_slice()).ok()?;
     let tier = certification.tier.parse::<Tier>().ok()?;

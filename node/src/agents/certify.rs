@@ -159,7 +159,7 @@ pub async fn certify(node: &NodeContext, request: CertifyRequest<'_>) -> Result<
         payload: serde_json::json!({ "tenant": tenant, "agent": agent_id, "certification": &view }),
         raft_index: None,
     };
-    if let Err(err) = node.audit.append(draft) {
+    if let Err(err) = node.audit_append(draft).await {
         tracing::warn!(%err, "cannot audit certification");
     }
     tracing::info!(%tenant, agent = %agent_id, %tier, "agent certified");

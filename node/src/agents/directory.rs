@@ -188,7 +188,7 @@ impl Directory {
 
     /// The tier of `record`: the highest live one certified at its manifest digest.
     pub fn tier(&self, record: &pb::AgentRecord, now_ms: u64) -> Option<Tier> {
-        self.view(record, now_ms).tier
+        self.certifications.live(record, now_ms).first().map(|c| c.tier)
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Index> {

@@ -14,7 +14,7 @@ use ossa_trust::{sign_envelope, verify_envelope, NodeKey};
 use prost::Message;
 
 use super::manifest::{
-    ImportedAgent, MAX_CAPABILITY_LEN, MAX_DESCRIPTION_LEN, MAX_ENDPOINT_LEN, MAX_ID_LEN, MAX_NAME_LEN,
+    is_valid_id, ImportedAgent, MAX_CAPABILITY_LEN, MAX_DESCRIPTION_LEN, MAX_ENDPOINT_LEN, MAX_ID_LEN, MAX_NAME_LEN,
     MAX_PROTOCOL_LEN, MAX_VERSION_LEN,
 };
 use crate::admission::peer_id_of_key;
@@ -234,12 +234,14 @@ pub fn verify_record(bytes: &[u8], registry: &Registry, now_ms: u64) -> Result<V
     if record.expires_at_ms <= now_ms {
         return Err(Rejection::Expired);
     }
-    if record.agent_id.is_empty() {
-        return Err(Rejection::Invalid("agent id is empty".into()));
+    if !is_valid_id(&record.agent_id) {
+        return Err(Rejection::Invalid(format!(
+            "agent id {:?} is not 1 to {MAX_ID_LEN} ASCII letters, digits, `.`, `_` or `-`",
+            record.agent_id.chars().take(64).collect::<String>()
+        )));
     }
     // The manifest importer's limits: a record of an imported agent always passes.
     for (name, value, limit) in [
-        ("agent_id", &record.agent_id, MAX_ID_LEN),
         ("name", &record.name, MAX_NAME_LEN),
         ("version", &record.version, MAX_VERSION_LEN),
         ("description", &record.description, MAX_DESCRIPTION_LEN),
@@ -341,6 +343,12 @@ mod tests {
         let mut long_field = record("acme", "acme-t");
         long_field.name = "x".repeat(MAX_NAME_LEN + 1);
         assert_eq!(check(&sign_record(&acme, &long_field)), "invalid");
+
+        for bad_id in ["", "a/b", "-lead", "tab\there"] {
+            let mut bad = record("acme", "acme-t");
+            bad.agent_id = bad_id.into();
+            assert_eq!(check(&sign_record(&acme, &bad)), "invalid", "agent id {bad_id:?}");
+        }
 
         assert_eq!(check(b"not protobuf at all \xff\xff"), "malformed");
     }

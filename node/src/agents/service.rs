@@ -9,8 +9,8 @@
 //! Ignore (stale or expired: drop quietly) or Reject (drop and lower the sender's score).
 //! Records missed while away (a late join, a partition) come back through
 //! [`super::sync`]. [`run_maintenance`] re-announces this org's live records before they expire and sweeps
-//! expired ones; after a key rotation it re-signs them with the new key as soon as the registry
-//! knows that key.
+//! expired ones; when the node starts on a rotated key it first re-signs, once, the records the
+//! old key signed, as soon as the registry knows the new key.
 //!
 //! Certifications ([`super::certify`] issues them) arrive the same way on
 //! `ossa/<federation>/certifications/1`: [`AgentService::on_certification_gossip`] runs
@@ -34,12 +34,12 @@ use crate::daemon::NodeContext;
 use crate::swarm::NetError;
 use crate::wire::pb;
 
-/// How often expired records are swept: a third of the record lifetime.
-const SWEEP_PERIOD: Duration = Duration::from_millis(RECORD_TTL_MS / 3);
-/// How often own records are checked for re-announcement: those past half their lifetime (so
-/// a record survives lost announcements) and, after a key rotation, those an old key signed.
-/// A check is a scan of this org's records in memory.
-const REANNOUNCE_CHECK_PERIOD: Duration = Duration::from_secs(2);
+/// How often own records are re-announced and expired ones swept: a third of the record
+/// lifetime, so a record survives two lost announcements.
+const MAINTENANCE_PERIOD: Duration = Duration::from_millis(RECORD_TTL_MS / 3);
+/// How often a node that started on a key the registry does not know yet (a rotation still
+/// being applied) looks again before re-signing its records.
+const KEY_CHECK_PERIOD: Duration = Duration::from_secs(2);
 /// How often the registry's stewards are compared with those certifications were last kept
 /// for: a demoted or revoked org's grades disappear within a second.
 const CERTIFIER_CHECK_PERIOD: Duration = Duration::from_secs(1);
@@ -183,13 +183,9 @@ impl AgentService {
     }
 
     /// Re-signs and re-publishes this org's live records that are past half their lifetime or
-    /// that another key signed (before a key rotation). Waits until the registry knows this
-    /// node's key: before that, a new signature would not verify.
+    /// that another key signed (before a key rotation).
     async fn reannounce(&self, node: &NodeContext) {
         let now = now_ms();
-        if !node.consensus.registry.read().registry.speaks_for(&node.org, &node.peer_id.to_string(), now) {
-            return;
-        }
         let own_key = self.key.public_key();
         for verified in self.directory.live_records_of(&node.org, now) {
             let foreign = verified.signer() != own_key;
@@ -282,15 +278,16 @@ pub async fn run_certifier_check(node: Arc<NodeContext>) {
 /// Re-announces this org's records and sweeps expired records and certifications, for as long
 /// as the node runs.
 pub async fn run_maintenance(node: Arc<NodeContext>) {
-    let mut tick = tokio::time::interval(REANNOUNCE_CHECK_PERIOD);
-    let mut last_sweep: Option<std::time::Instant> = None;
+    // Until the registry knows this node's key (just after a key rotation), a new signature
+    // would not verify: wait for it, then the first round re-signs what the old key signed.
+    let own_peer = node.peer_id.to_string();
+    while !node.consensus.registry.read().registry.speaks_for(&node.org, &own_peer, now_ms()) {
+        tokio::time::sleep(KEY_CHECK_PERIOD).await;
+    }
+    let mut tick = tokio::time::interval(MAINTENANCE_PERIOD);
     loop {
         tick.tick().await;
         node.agents.reannounce(&node).await;
-        if last_sweep.is_some_and(|at| at.elapsed() < SWEEP_PERIOD) {
-            continue;
-        }
-        last_sweep = Some(std::time::Instant::now());
         match node.agents.directory.sweep_expired(now_ms()) {
             Ok(0) => {}
             Ok(swept) => tracing::info!(swept, "expired agent records removed"),

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use rand::seq::SliceRandom;
 
-use super::certification::certification_key;
+use super::certifications::decode_stored;
 use super::directory::{Directory, DirectoryError};
 use super::record::Rejection;
 use crate::daemon::NodeContext;
@@ -126,10 +126,7 @@ async fn pull_certifications(
 }
 
 fn certification_key_of(raw: &[u8]) -> Option<Vec<u8>> {
-    use prost::Message;
-    let signed = pb::SignedRecord::decode(raw).ok()?;
-    let c = pb::Certification::decode(signed.payload.as_slice()).ok()?;
-    Some(certification_key(&c.tenant, &c.agent_id, &c.manifest_digest, &c.certifier_org))
+    decode_stored(raw).map(|c| c.key())
 }
 
 fn key_of(raw: &[u8]) -> Option<(String, String)> {

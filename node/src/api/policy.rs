@@ -228,16 +228,10 @@ pub(super) async fn authorize_request(
         raft_index: None,
     };
     // On the blocking pool, so that decisions arriving together are audited together (the
-    // log's group commit: one sled write for the appends that queue during the one before)
-    // rather than one at a time on the few runtime threads.
-    let audit = node.audit.clone();
-    let audited = match tokio::task::spawn_blocking(move || audit.append(draft)).await {
-        Ok(appended) => appended.map_err(|e| e.to_string()),
-        Err(join) => Err(join.to_string()),
-    };
-    if let Err(err) = audited {
+    // log's group commit: one sled write for the appends that queue during the one before).
+    if let Err(err) = node.audit_append(draft).await {
         // A decision that cannot be audited is not given.
-        return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "audit_failed", err));
+        return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "audit_failed", err.to_string()));
     }
     node.metrics.authz_decision(&verdict.decision);
     Ok(Json(verdict))

@@ -520,7 +520,11 @@ enum OrgCommand {
         #[arg(long)]
         cert: Option<PathBuf>,
         /// How long peers still accept the old key, in seconds (at most a week).
-        #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(0..=604_800))]
+        #[arg(
+            long,
+            default_value_t = crate::api::org::DEFAULT_GRACE_MS / 1000,
+            value_parser = clap::value_parser!(u64).range(0..=ossa_consensus::MAX_ROTATION_GRACE_MS / 1000)
+        )]
         grace_secs: u64,
         /// Base URL of the node's API [default: the api of NODE_DIR/node.toml].
         #[arg(long, env = "OSSA_API")]

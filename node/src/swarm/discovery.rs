@@ -74,12 +74,12 @@ impl Discovery {
         Self { kad, admitted: HashSet::new(), reported: HashMap::new(), undialable: HashSet::new() }
     }
 
-    /// Identify reported `addrs` as the listen addresses of the connected `peer`: they enter
-    /// the routing table once the peer is admitted.
+    /// Identify reported `addrs` as the listen addresses of the connected `peer`: once the
+    /// peer is admitted they replace its addresses in the routing table.
     pub fn identified(&mut self, peer: PeerId, mut addrs: Vec<Multiaddr>) {
         addrs.truncate(MAX_ADDRESSES_PER_PEER);
         if self.admitted.contains(&peer) {
-            self.add_to_table(peer, addrs);
+            self.replace_in_table(peer, addrs);
         } else {
             self.reported.insert(peer, addrs);
         }
@@ -89,7 +89,7 @@ impl Discovery {
     pub fn admitted(&mut self, peer: PeerId) {
         self.admitted.insert(peer);
         if let Some(addrs) = self.reported.remove(&peer) {
-            self.add_to_table(peer, addrs);
+            self.replace_in_table(peer, addrs);
         }
     }
 
@@ -121,9 +121,30 @@ impl Discovery {
         peers
     }
 
-    fn add_to_table(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
-        for addr in addrs {
-            self.kad.add_address(&peer, addr);
+    /// How many peers the routing table holds.
+    pub fn table_len(&mut self) -> usize {
+        self.kad.kbuckets().map(|bucket| bucket.num_entries()).sum()
+    }
+
+    /// The addresses the routing table holds for `peer` (each ending in `/p2p/<peer>`).
+    fn table_addresses(&mut self, peer: &PeerId) -> Vec<Multiaddr> {
+        let Some(bucket) = self.kad.kbucket(*peer) else { return Vec::new() };
+        let entry = bucket.iter().find(|entry| entry.node.key.preimage() == peer);
+        entry.map(|entry| entry.node.value.iter().cloned().collect()).unwrap_or_default()
+    }
+
+    /// Makes `addrs`, the latest report, the peer's addresses in the routing table, so a peer
+    /// that keeps reporting new addresses does not grow its entry. The new addresses are added
+    /// before the old ones are removed: kad drops a peer whose last address is removed.
+    fn replace_in_table(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
+        let old = self.table_addresses(&peer);
+        // kad stores each address with the peer's id appended; compare them in that form.
+        let new: HashSet<Multiaddr> = addrs.into_iter().filter_map(|addr| addr.with_p2p(peer).ok()).collect();
+        for addr in &new {
+            self.kad.add_address(&peer, addr.clone());
+        }
+        for addr in old.iter().filter(|addr| !new.contains(*addr)) {
+            self.kad.remove_address(&peer, addr);
         }
     }
 }
@@ -233,6 +254,24 @@ mod tests {
         discovery.admitted(peer);
         discovery.identified(peer, (1..=100).map(addr).collect());
         assert_eq!(discovery.known_peers()[0].1.len(), MAX_ADDRESSES_PER_PEER);
+    }
+
+    #[test]
+    fn the_latest_identify_report_replaces_the_earlier_one() {
+        let mut discovery = Discovery::new(PeerId::random());
+        let peer = PeerId::random();
+        discovery.admitted(peer);
+        discovery.identified(peer, vec![addr(1), addr(2)]);
+        // No address in common: the old ones all go, and the peer stays.
+        discovery.identified(peer, vec![addr(3), addr(4)]);
+        let known = discovery.known_peers();
+        assert_eq!(known.len(), 1);
+        let mut addrs = known[0].1.clone();
+        addrs.sort();
+        let mut expected: Vec<Multiaddr> = [3, 4].map(|port| addr(port).with_p2p(peer).expect("p2p")).into();
+        expected.sort();
+        assert_eq!(addrs, expected, "only the second report's addresses are left");
+        assert_eq!(discovery.table_len(), 1);
     }
 
     #[test]

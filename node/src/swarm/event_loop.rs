@@ -309,7 +309,7 @@ impl EventLoop {
                 let view = NetworkView {
                     listen_addrs: self.listen_addrs.clone(),
                     admitted: self.admitted.values().cloned().collect(),
-                    routing_table: self.swarm.behaviour_mut().discovery.known_peers().len(),
+                    routing_table: self.swarm.behaviour_mut().discovery.table_len(),
                     admissions: self.admissions,
                 };
                 let _ = reply.send(view);

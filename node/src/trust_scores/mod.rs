@@ -184,7 +184,7 @@ impl TrustService {
             payload: serde_json::to_value(&observation).unwrap_or_default(),
             raft_index: None,
         };
-        node.audit.append(draft).map_err(|e| ObserveError::Storage(e.to_string()))?;
+        node.audit_append(draft).await.map_err(|e| ObserveError::Storage(e.to_string()))?;
         if let Err(err) = node.net.publish(self.topic.clone(), signed).await {
             tracing::warn!(%err, "cannot publish observation");
         }

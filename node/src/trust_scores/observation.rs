@@ -12,11 +12,11 @@
 //! are the ledger's to refuse ([`ossa_trust::TrustLedger::record`]).
 
 use ossa_consensus::Registry;
-use ossa_trust::{sign_envelope, verify_envelope, NodeKey, Observation, Outcome, Penalty, PenaltyKind};
+use ossa_trust::{sign_envelope, NodeKey, Observation, Outcome, Penalty, PenaltyKind};
 use prost::Message;
 
-use crate::admission::peer_id_of_key;
 use crate::agents::directory::Directory;
+use crate::agents::record::{open_signed, Opened, Rejection};
 use crate::wire::pb;
 
 /// Signature domain of observations.
@@ -159,6 +159,19 @@ pub fn decode_report(bytes: &[u8]) -> Result<Report, ObservationRefusal> {
     decode_payload(&signed.payload)
 }
 
+/// The envelope checks shared with agent records ([`open_signed`]) refuse in their own terms;
+/// here a too large or undecodable message is malformed.
+impl From<Rejection> for ObservationRefusal {
+    fn from(rejection: Rejection) -> Self {
+        match rejection {
+            Rejection::BadSignature => Self::BadSignature,
+            Rejection::TooLarge { len, limit } => Self::Malformed(format!("{len} bytes, the limit is {limit}")),
+            Rejection::Malformed(why) => Self::Malformed(why),
+            other => Self::Malformed(other.to_string()),
+        }
+    }
+}
+
 fn decode_signed(bytes: &[u8]) -> Result<pb::SignedRecord, ObservationRefusal> {
     if bytes.len() > MAX_OBSERVATION_BYTES {
         return Err(ObservationRefusal::Malformed(format!(
@@ -203,20 +216,12 @@ pub fn verify_report(
     directory: &Directory,
     now_ms: u64,
 ) -> Result<Report, ObservationRefusal> {
-    let signed = decode_signed(bytes)?;
-    let signer: [u8; 32] = signed
-        .signer
-        .as_slice()
-        .try_into()
-        .map_err(|_| ObservationRefusal::Malformed("signer is not a 32-byte ed25519 key".into()))?;
-    verify_envelope(&signer, OBSERVATION_DOMAIN, &signed.payload, &signed.signature)
-        .map_err(|_| ObservationRefusal::BadSignature)?;
-    let report = decode_payload(&signed.payload)?;
+    let Opened { payload, signer_peer } = open_signed(bytes, OBSERVATION_DOMAIN, MAX_OBSERVATION_BYTES)?;
+    let report = decode_payload(&payload)?;
     let (reporter, subject) = match &report {
         Report::Observation(o) => (&o.observer_org, &o.subject_org),
         Report::Penalty(p) => (&p.reporter_org, &p.subject_org),
     };
-    let signer_peer = peer_id_of_key(&signer).ok_or(ObservationRefusal::BadSignature)?.to_string();
     if !registry.speaks_for(reporter, &signer_peer, now_ms) {
         return Err(ObservationRefusal::SignerNotMember(reporter.clone()));
     }
@@ -253,6 +258,7 @@ mod tests {
     use ossa_consensus::{Member, MemberRole, Tenant};
 
     use super::*;
+    use crate::admission::peer_id_of_key;
     use crate::agents::record::{sign_record, verify_record, RECORD_TTL_MS};
     use crate::clock::now_ms;
 

@@ -12,7 +12,9 @@ use ossa_audit::{cosign_checkpoint, prove_entry, sign_checkpoint, Checkpoint};
 use ossa_node::admission::peer_id_of_key;
 use ossa_node::agents::record::{sign_record, tombstone, RECORD_TTL_MS};
 use ossa_node::trust_scores::observation::{sign_observation, sign_penalty};
-use ossa_node::wire::pb;
+use futures::executor::block_on;
+use libp2p::request_response::Codec;
+use ossa_node::wire::{pb, ProstCodec, ADMISSION_PROTOCOL, MAX_ADMISSION_MESSAGE};
 use ossa_node_fuzz::{World, ACME, ACME_TENANT, GLOBEX, LOG_ORIGIN, NOW_MS, OBSERVED_AGENT, WITNESS_NAME, WORLD};
 use ossa_trust::{create_csr, pem_to_der, FederationCa, NodeKey, Observation, Outcome, Penalty, PenaltyKind, Role};
 use prost::Message;
@@ -82,7 +84,6 @@ fn agent_record() -> pb::AgentRecord {
         protocol: "a2a".into(),
         format: "a2a/v0.3".into(),
         manifest_digest: vec![7; 32],
-        tier: String::new(),
         sequence: 3,
         issued_at_ms: NOW_MS,
         expires_at_ms: NOW_MS + RECORD_TTL_MS,
@@ -144,12 +145,12 @@ fn certificate(ca: &FederationCa, org: &str, key: &NodeKey) -> Vec<u8> {
     pem_to_der(&pem, "CERTIFICATE").expect("DER")
 }
 
-/// An admission request as framed on the wire: 4-byte big-endian length, then protobuf.
+/// An admission request as the node's codec frames it on the wire.
 fn frame(cert_der: Vec<u8>) -> Vec<u8> {
-    let body = pb::AdmissionRequest { cert_der }.encode_to_vec();
-    let mut framed = u32::try_from(body.len()).expect("small").to_be_bytes().to_vec();
-    framed.extend(body);
-    framed
+    let mut codec = ProstCodec::<pb::AdmissionRequest, pb::AdmissionResponse>::new(MAX_ADMISSION_MESSAGE);
+    let mut io = futures::io::Cursor::new(Vec::new());
+    block_on(codec.write_request(&ADMISSION_PROTOCOL, &mut io, pb::AdmissionRequest { cert_der })).expect("frame");
+    io.into_inner()
 }
 
 fn admission_seeds(world: &World, ca: &FederationCa) -> Seeds {

@@ -91,7 +91,11 @@ pub fn is_valid_id(value: &str) -> bool {
     !value.is_empty()
         && value.len() <= MAX_ID_LEN
         && value.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && value.chars().all(is_id_char)
+}
+
+fn is_id_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')
 }
 
 /// Checks an id: 1 to [`MAX_ID_LEN`] bytes of ASCII letters, digits, `.`, `_` and `-`,
@@ -108,7 +112,7 @@ fn id(id: &Located) -> Result<String, ImportError> {
     if !value.starts_with(|c: char| c.is_ascii_alphanumeric()) {
         return Err(invalid(format!("the agent id `{value}` must start with an ASCII letter or digit")));
     }
-    if let Some(bad) = value.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
+    if let Some(bad) = value.chars().find(|c| !is_id_char(*c)) {
         return Err(invalid(format!(
             "the agent id `{value}` contains {bad:?}; allowed are ASCII letters, digits, `.`, `_` and `-`"
         )));
