@@ -3,12 +3,13 @@
 //! A write accepted by any node reaches the leader: [`submit`] tries the local Raft; when it
 //! answers "forward to leader", the command goes to the leader over `/ossa/raft/1` as a
 //! `client_write`, and the leader proposes it on behalf of this node's org. During an election
-//! no leader is known; `submit` then retries for a bounded time, since a new leader is normally
-//! elected within a few hundred milliseconds.
+//! no leader is known; `submit` then waits until the local Raft learns of a new one (it watches
+//! the Raft metrics, so it retries the moment a leader is elected) and retries, for a bounded
+//! time, since a new leader is normally elected within a few hundred milliseconds.
 
 use std::time::Duration;
 
-use ossa_consensus::{MemberNode, Proposal, RegistryCommand, RegistryResponse};
+use ossa_consensus::{MemberNode, NodeId, Proposal, RegistryCommand, RegistryResponse};
 use tokio::time::Instant;
 
 use crate::daemon::NodeContext;
@@ -18,7 +19,8 @@ use crate::wire::pb::{self, raft_request, raft_response};
 
 /// How long a write waits for a leader before giving up: several election timeouts.
 const WAIT_FOR_LEADER: Duration = Duration::from_secs(5);
-/// Pause between attempts while no leader is known (a fraction of an election timeout).
+/// Longest pause between attempts while no new leader is known (a fraction of an election
+/// timeout); the pause ends as soon as the local Raft learns of one.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
 /// Deadline of one forwarded write (commit needs a quorum round trip and an fsync).
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
@@ -39,7 +41,8 @@ pub enum WriteError {
 
 enum Attempt {
     Done(RegistryResponse),
-    Leader(Option<MemberNode>),
+    /// Not the leader: the leader this node knows of, if any (its id and address).
+    Leader(Option<NodeId>, Option<MemberNode>),
 }
 
 /// Commits `command` on behalf of this node's org and returns the registry's answer.
@@ -50,25 +53,33 @@ pub async fn submit(node: &NodeContext, command: RegistryCommand) -> Result<Regi
             match node.consensus.raft.client_write(Proposal { by: node.org.clone(), command: command.clone() }).await {
                 Ok(written) => Attempt::Done(written.data),
                 Err(e) => match e.forward_to_leader::<MemberNode>() {
-                    Some(forward) => Attempt::Leader(forward.leader_node.clone()),
+                    Some(forward) => Attempt::Leader(forward.leader_id, forward.leader_node.clone()),
                     None => return Err(WriteError::Failed(e.to_string())),
                 },
             };
-        let leader = match attempt {
+        let (leader_id, leader) = match attempt {
             Attempt::Done(response) => return Ok(response),
-            Attempt::Leader(leader) => leader,
+            Attempt::Leader(id, leader) => (id, leader),
         };
         if let Some(leader) = leader {
-            match forward(node, &leader, &command).await? {
-                Attempt::Done(response) => return Ok(response),
-                Attempt::Leader(_) => {}
+            if let Attempt::Done(response) = forward(node, &leader, &command).await? {
+                return Ok(response);
             }
         }
         if Instant::now() >= deadline {
             return Err(WriteError::NoLeader);
         }
-        tokio::time::sleep(RETRY_PAUSE).await;
+        wait_for_new_leader(node, leader_id).await;
     }
+}
+
+/// Waits until the local Raft knows of a leader other than `tried` (the one that could not
+/// take the write, or none), for at most [`RETRY_PAUSE`].
+async fn wait_for_new_leader(node: &NodeContext, tried: Option<NodeId>) {
+    let mut metrics = node.consensus.raft.metrics();
+    let elected = metrics.wait_for(|m| m.current_leader.is_some() && m.current_leader != tried);
+    // Either way the caller tries again: a timeout or a closed channel only ends the pause.
+    let _ = tokio::time::timeout(RETRY_PAUSE, elected).await;
 }
 
 async fn forward(node: &NodeContext, leader: &MemberNode, command: &RegistryCommand) -> Result<Attempt, WriteError> {
@@ -80,7 +91,7 @@ async fn forward(node: &NodeContext, leader: &MemberNode, command: &RegistryComm
         Some(raft_response::Body::WriteReply(bytes)) => serde_json::from_slice(&bytes)
             .map(Attempt::Done)
             .map_err(|e| WriteError::Failed(format!("bad reply from leader: {e}"))),
-        Some(raft_response::Body::ForwardToLeader(_)) => Ok(Attempt::Leader(None)),
+        Some(raft_response::Body::ForwardToLeader(_)) => Ok(Attempt::Leader(None, None)),
         Some(raft_response::Body::Error(message)) => Err(WriteError::Failed(message)),
         _ => Err(WriteError::Failed("unexpected reply from leader".into())),
     }
