@@ -190,15 +190,20 @@ async fn forged_and_replayed_observations_change_nothing() {
     };
     let org1_key = NodeKey::from_pkcs8_pem(&std::fs::read_to_string(net.node(1).dir.join("node.key")).expect("key"))
         .expect("org1 key");
-    let forged = sign_observation(&rogue_key, &failure(2));
-    let replayed = sign_observation(&org1_key, &failure(1));
     // Tampered: org1's genuine signature over other bytes (the signature's last byte flipped).
-    let mut tampered = sign_observation(&org1_key, &failure(3));
-    let last = tampered.len() - 1;
-    tampered[last] ^= 1;
+    // Gossip names a message by its content, so every round signs afresh (a new `at_ms`):
+    // bytes a peer has seen once are not delivered again.
+    let tampered = |observation: &Observation| {
+        let mut signed = sign_observation(&org1_key, observation);
+        let last = signed.len() - 1;
+        signed[last] ^= 1;
+        signed
+    };
     net.wait_until("node 0 refused the forgery, the tampering and the replay", SETTLE, || async {
-        for message in [&forged, &tampered, &replayed] {
-            let _ = rogue.publish(topic.clone(), message.clone()).await;
+        let forged = sign_observation(&rogue_key, &failure(2));
+        let replayed = sign_observation(&org1_key, &failure(1));
+        for message in [forged, tampered(&failure(3)), replayed] {
+            let _ = rogue.publish(topic.clone(), message).await;
         }
         let metrics = net.get_text(0, "/metrics").await.ok()?;
         let refused = ["signer_not_member", "bad_signature", "ledger"].iter().all(|r| rejected(&metrics, r) >= 1);

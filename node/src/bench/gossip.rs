@@ -267,7 +267,7 @@ fn build_swarm() -> anyhow::Result<Swarm<gossipsub::Behaviour>> {
         .authenticate(noise::Config::new(&key)?)
         .multiplex(yamux::Config::default())
         .boxed();
-    let behaviour = gossip_behaviour(&key).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let behaviour = gossip_behaviour().map_err(|e| anyhow::anyhow!("{e}"))?;
     let config = libp2p::swarm::Config::with_tokio_executor().with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT);
     Ok(Swarm::new(transport, behaviour, key.public().to_peer_id(), config))
 }

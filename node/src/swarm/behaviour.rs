@@ -6,6 +6,7 @@ use std::time::Duration;
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{gossipsub, identify, identity};
+use sha2::{Digest, Sha256};
 
 use super::discovery::Discovery;
 use crate::wire::{
@@ -57,23 +58,46 @@ fn topic_score_params() -> gossipsub::TopicScoreParams {
     }
 }
 
-/// The node's gossipsub configuration. Messages are signed by their author's libp2p key
-/// (`Strict`) and must be validated by the node (`validate_messages`) before gossipsub
-/// forwards them.
+/// The node's gossipsub configuration.
+///
+/// Gossip is anonymous at the gossipsub layer (`ValidationMode::Anonymous`: no author, sequence
+/// number or libp2p signature on a message), because every payload the node gossips (agent
+/// records, certifications, observations, checkpoints, cosignatures, equivocation evidence)
+/// carries its org's own signature, which the node checks before anything is forwarded
+/// (`validate_messages`). A gossipsub signature would only add a second check, run on every
+/// copy of a message a node receives rather than once: at 1000 nodes it was most of the CPU
+/// time a record takes to spread. Who may gossip at all is decided by admission: the swarm
+/// loop drops gossip from an unadmitted propagation source.
+///
+/// Without an author and sequence number, a message is named by its content
+/// ([`content_message_id`]), so the same bytes gossiped twice are one message. The node never
+/// needs to send identical bytes twice: a re-announced record has a new sequence number.
 fn gossip_config() -> Result<gossipsub::Config, gossipsub::ConfigBuilderError> {
     gossipsub::ConfigBuilder::default()
-        .validation_mode(gossipsub::ValidationMode::Strict)
+        .validation_mode(gossipsub::ValidationMode::Anonymous)
+        .message_id_fn(content_message_id)
         .validate_messages()
         .max_transmit_size(MAX_GOSSIP_MESSAGE)
         .heartbeat_interval(GOSSIP_HEARTBEAT)
         .build()
 }
 
-/// The node's gossipsub behaviour for the identity `key`: [`gossip_config`] with peer scoring.
-/// `ossa bench gossip` builds its nodes with it too, so that it measures what the node runs.
-pub(crate) fn gossip_behaviour(key: &identity::Keypair) -> Result<gossipsub::Behaviour, BuildError> {
-    let mut gossipsub =
-        gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), gossip_config()?)?;
+/// A gossip message's id: SHA-256 over its topic and its data. A collision-resistant hash,
+/// because a peer that could make another message with the id of a valid one could have it
+/// dropped as a duplicate.
+fn content_message_id(message: &gossipsub::Message) -> gossipsub::MessageId {
+    let mut hasher = Sha256::new();
+    hasher.update(message.topic.as_str().as_bytes());
+    hasher.update([0]);
+    hasher.update(&message.data);
+    gossipsub::MessageId::new(&hasher.finalize())
+}
+
+/// The node's gossipsub behaviour: [`gossip_config`] with peer scoring. `ossa bench gossip`
+/// builds its nodes with it too, so that it measures what the node runs. It needs no key:
+/// messages are anonymous.
+pub(crate) fn gossip_behaviour() -> Result<gossipsub::Behaviour, BuildError> {
+    let mut gossipsub = gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_config()?)?;
     gossipsub.with_peer_score(peer_score_params(), gossipsub::PeerScoreThresholds::default())?;
     Ok(gossipsub)
 }
@@ -113,7 +137,7 @@ impl Behaviour {
             [(RAFT_PROTOCOL, ProtocolSupport::Full)],
             request_response::Config::default().with_request_timeout(RAFT_REQUEST_TIMEOUT),
         );
-        let gossipsub = gossip_behaviour(key)?;
+        let gossipsub = gossip_behaviour()?;
         let sync = request_response::Behaviour::with_codec(
             ProstCodec::new(MAX_SYNC_MESSAGE),
             [(SYNC_PROTOCOL, ProtocolSupport::Full)],
