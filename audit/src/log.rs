@@ -141,18 +141,27 @@ impl<S: AuditStore> AuditLog<S> {
         append_prepared(&self.store, &mut self.lock(), prepared)
     }
 
-    /// Idempotent append for replicated entries: if `draft.raft_index` is `Some(i)` and an
-    /// entry with a Raft index `>= i` was already appended, does nothing and returns
-    /// `Ok(None)`. A restarted node re-applies Raft entries, and this keeps them single.
-    pub fn append_replicated(&self, draft: EntryDraft) -> Result<Option<AuditEntry>, AuditError> {
-        let prepared = Prepared::new(draft)?;
+    /// Idempotent append for replicated entries, in one write: a draft whose `raft_index` is
+    /// `Some(i)` is left out if an entry with a Raft index `>= i` was already appended (before
+    /// or earlier in `drafts`); the rest are appended as [`AuditLog::append_batch`] would, and
+    /// returned. A restarted node re-applies Raft entries, and this keeps them single; a batch
+    /// of applied entries costs one store write. All or nothing, as `append_batch`.
+    pub fn append_replicated(&self, drafts: Vec<EntryDraft>) -> Result<Vec<AuditEntry>, AuditError> {
+        let prepared = drafts.into_iter().map(Prepared::new).collect::<Result<Vec<_>, _>>()?;
         let mut head = self.lock();
-        if let (Some(new), Some(seen)) = (prepared.draft.raft_index, head.raft) {
-            if new <= seen {
-                return Ok(None);
-            }
-        }
-        Ok(append_prepared(&self.store, &mut head, vec![prepared])?.pop())
+        let mut seen = head.raft;
+        let fresh = prepared
+            .into_iter()
+            .filter(|p| match p.draft.raft_index {
+                Some(new) if seen.is_some_and(|seen| new <= seen) => false,
+                Some(new) => {
+                    seen = Some(new);
+                    true
+                }
+                None => true,
+            })
+            .collect();
+        append_prepared(&self.store, &mut head, fresh)
     }
 
     /// Number of entries.

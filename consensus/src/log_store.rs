@@ -3,9 +3,18 @@
 //! Two trees of the node's sled database: `raft_log` maps the big-endian log index to the
 //! JSON-encoded entry; `raft_meta` holds the vote, the committed log id and the last purged
 //! log id. Every write that Raft must find after a crash (appended entries, the vote) is
-//! followed by an explicit `flush_async` (fsync) before it is reported done, so an
-//! acknowledged entry is on disk. `truncate` and `purge` are not flushed: losing one only
-//! brings back entries that Raft already knows how to overwrite or purge again.
+//! flushed (fsync) before it is reported done, so an acknowledged entry is on disk. `truncate`
+//! and `purge` are not flushed: losing one only brings back entries that Raft already knows
+//! how to overwrite or purge again.
+//!
+//! Appends are group-flushed. [`RaftLogStorage::append`] writes the entries to sled (readable
+//! at once, as openraft requires) and hands openraft's completion callback to the store's
+//! flusher thread through a bounded queue, then returns. The flusher takes every callback
+//! queued, flushes once, and completes them in order, so a burst of appends (many clients
+//! writing at once on the leader, pipelined replication on a follower) costs one fsync rather
+//! than one each. A callback is completed only after a flush that began after its entries
+//! were written, so no append is reported durable before it is. When the queue is full,
+//! `append` waits for room.
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
@@ -14,6 +23,7 @@ use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{LogId, RaftLogReader, StorageIOError, Vote};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use tokio::sync::mpsc;
 
 use crate::types::{Entry, StorageError, TypeConfig};
 use crate::NodeId;
@@ -21,19 +31,30 @@ use crate::NodeId;
 const VOTE_KEY: &[u8] = b"vote";
 const COMMITTED_KEY: &[u8] = b"committed";
 const PURGED_KEY: &[u8] = b"last_purged";
+/// Appends waiting for the flusher: far more than openraft has in flight at once, so `append`
+/// waits only if the disk stalls.
+const PENDING_FLUSHES: usize = 4096;
 
-/// Raft log storage over two sled trees. Cheap to clone: clones share the trees.
+/// Raft log storage over two sled trees. Cheap to clone: clones share the trees and the
+/// flusher, which stops when the last clone is dropped.
 #[derive(Clone)]
 pub struct SledLogStore {
     db: sled::Db,
     log: sled::Tree,
     meta: sled::Tree,
+    flushes: mpsc::Sender<LogFlushed<TypeConfig>>,
 }
 
 impl SledLogStore {
-    /// Opens (or creates) the log trees in `db`.
+    /// Opens (or creates) the log trees in `db` and starts the flusher thread.
     pub fn open(db: &sled::Db) -> Result<Self, sled::Error> {
-        Ok(Self { db: db.clone(), log: db.open_tree("raft_log")?, meta: db.open_tree("raft_meta")? })
+        let (flushes, pending) = mpsc::channel(PENDING_FLUSHES);
+        let flusher_db = db.clone();
+        std::thread::Builder::new()
+            .name("raft-log-flush".into())
+            .spawn(move || run_flusher(&flusher_db, pending))
+            .map_err(sled::Error::Io)?;
+        Ok(Self { db: db.clone(), log: db.open_tree("raft_log")?, meta: db.open_tree("raft_meta")?, flushes })
     }
 
     fn read_meta<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
@@ -55,6 +76,23 @@ impl SledLogStore {
     fn last_entry(&self) -> Result<Option<Entry>, StorageError> {
         let last = self.log.last().map_err(|e| StorageIOError::read_logs(&e))?;
         last.map(|(_, v)| decode_entry(&v)).transpose()
+    }
+}
+
+/// The flusher: for every group of queued appends, one fsync, then their callbacks in order.
+/// Ends when every sender (every clone of the store) is gone.
+fn run_flusher(db: &sled::Db, mut pending: mpsc::Receiver<LogFlushed<TypeConfig>>) {
+    let mut group = Vec::new();
+    while let Some(first) = pending.blocking_recv() {
+        group.push(first);
+        while let Ok(next) = pending.try_recv() {
+            group.push(next);
+        }
+        let flushed = db.flush().map(|_| ());
+        for callback in group.drain(..) {
+            let result = flushed.as_ref().map(|_| ()).map_err(|e| std::io::Error::other(e.to_string()));
+            callback.log_io_completed(result);
+        }
     }
 }
 
@@ -132,8 +170,10 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
             batch.insert(&index_key(entry.log_id.index), bytes);
         }
         self.log.apply_batch(batch).map_err(|e| StorageIOError::write_logs(&e))?;
-        let flushed = self.db.flush_async().await.map(|_| ()).map_err(std::io::Error::other);
-        callback.log_io_completed(flushed);
+        self.flushes.send(callback).await.map_err(|_| {
+            let stopped = std::io::Error::other("the raft log flusher has stopped");
+            StorageIOError::write_logs(&stopped)
+        })?;
         Ok(())
     }
 

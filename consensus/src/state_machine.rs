@@ -1,18 +1,22 @@
 //! The registry state machine: applies committed entries, persists them in sled, audits them,
 //! and builds and installs snapshots.
 //!
-//! Data flow for each committed entry, in order:
-//! 1. the entry is appended to the node's audit log (`append_replicated`, keyed by the Raft
-//!    index, so an entry re-applied after a restart is not audited twice);
-//! 2. [`Registry::apply`] computes the response and the one record that changed;
-//! 3. that record and the new `last_applied` go to the `registry` tree in one sled batch;
-//! 4. after the whole batch of entries, the database is flushed (fsync), so the audit log and
-//!    the registry never fall behind what this node reported as applied.
+//! Data flow for each batch of committed entries openraft hands to [`RaftStateMachine::apply`]:
+//! 1. for each entry in order, [`Registry::apply`] computes the response and the records that
+//!    changed (in memory), and an audit draft is made of the command and its result;
+//! 2. the drafts are appended to the node's audit log in one write (`append_replicated`,
+//!    keyed by the Raft index, so an entry re-applied after a restart is not audited twice);
+//! 3. the changed records and the new `last_applied` go to the `registry` tree in one sled
+//!    batch;
+//! 4. the database is flushed (fsync), so the audit log and the registry never fall behind what
+//!    this node reported as applied.
 //!
-//! Step 1 comes before step 3 in the same sled database, so a crash can leave an audited entry
-//! that is not yet applied (it is re-applied and de-duplicated on restart) but never an applied
-//! entry that is not audited. An entry at or below `last_applied` is skipped (answered
-//! [`RegistryResponse::Done`]), so applying an entry twice never changes the registry.
+//! A batch costs two sled writes and one fsync whatever its size, which is what lets commit
+//! throughput grow with concurrent writers. Step 2 comes before step 3 in the same sled
+//! database, so a crash can leave audited entries that are not yet applied (they are
+//! re-applied and de-duplicated on restart) but never an applied entry that is not audited.
+//! An entry at or below `last_applied` is skipped (answered [`RegistryResponse::Done`]), so
+//! applying an entry twice never changes the registry.
 //!
 //! Readers (the HTTP API) share the in-memory [`AppliedState`] through [`RegistryReader`].
 
@@ -126,8 +130,8 @@ impl RegistryStateMachine {
         RegistryReader(self.state.clone())
     }
 
-    fn audit(&self, draft: EntryDraft) -> Result<(), StorageError> {
-        self.audit.append_replicated(draft).map_err(|e| StorageIOError::write_state_machine(&e))?;
+    fn audit(&self, drafts: Vec<EntryDraft>) -> Result<(), StorageError> {
+        self.audit.append_replicated(drafts).map_err(|e| StorageIOError::write_state_machine(&e))?;
         Ok(())
     }
 
@@ -135,51 +139,75 @@ impl RegistryStateMachine {
         self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn apply_one(&mut self, entry: Entry) -> Result<RegistryResponse, StorageError> {
-        let index = entry.log_id.index;
+    /// Applies `entries` in memory and writes them out: their audit entries in one write, then
+    /// the changed records and the last applied log id in one sled batch (see the module docs).
+    fn apply_batch(&mut self, entries: impl IntoIterator<Item = Entry>) -> Result<Vec<RegistryResponse>, StorageError> {
         // An entry at or below `last_applied` is applied already: its change and the new
         // `last_applied` were written in one batch. Applying it again against the later state
         // is not a no-op (a tenant refused to a non-member then is created once that org has
         // joined), so it is skipped. Its original answer is not kept; nobody waits for it.
-        if self.reader().read().last_applied.is_some_and(|applied| index <= applied.index) {
-            return Ok(RegistryResponse::Done);
-        }
+        let applied_before = self.reader().read().last_applied.map(|id| id.index);
         let mut batch = sled::Batch::default();
-        let response = match entry.payload {
-            EntryPayload::Blank => RegistryResponse::Done,
+        let mut drafts = Vec::new();
+        let mut responses = Vec::new();
+        let mut last_applied = None;
+        for entry in entries {
+            if applied_before.is_some_and(|applied| entry.log_id.index <= applied) {
+                responses.push(RegistryResponse::Done);
+                continue;
+            }
+            responses.push(self.apply_one(entry.log_id, entry.payload, &mut batch, &mut drafts)?);
+            last_applied = Some(entry.log_id);
+        }
+        let Some(last_applied) = last_applied else { return Ok(responses) };
+        self.audit(drafts)?;
+        batch.insert(LAST_APPLIED_KEY, json(&Some(last_applied))?);
+        self.tree.apply_batch(batch).map_err(|e| StorageIOError::write_state_machine(&e))?;
+        self.write_state().last_applied = Some(last_applied);
+        Ok(responses)
+    }
+
+    /// Applies one entry's payload to the in-memory state, adding its changed records to
+    /// `batch` and its audit draft to `drafts`.
+    fn apply_one(
+        &mut self,
+        log_id: LogId<NodeId>,
+        payload: EntryPayload<TypeConfig>,
+        batch: &mut sled::Batch,
+        drafts: &mut Vec<EntryDraft>,
+    ) -> Result<RegistryResponse, StorageError> {
+        let index = log_id.index;
+        match payload {
+            EntryPayload::Blank => Ok(RegistryResponse::Done),
             EntryPayload::Normal(proposal) => {
                 let (response, change) = self.write_state().registry.apply(index, &proposal);
-                self.audit(EntryDraft {
+                drafts.push(EntryDraft {
                     time_ms: now_ms(),
                     kind: proposal.command.kind().to_owned(),
                     actor: proposal.by.clone(),
                     payload: serde_json::json!({ "command": proposal.command, "result": response }),
                     raft_index: Some(index),
-                })?;
+                });
                 for change in &change {
                     let (key, value) = records::encode(change).map_err(|e| StorageIOError::write_state_machine(&e))?;
                     batch.insert(key, value);
                 }
-                response
+                Ok(response)
             }
             EntryPayload::Membership(membership) => {
-                self.audit(EntryDraft {
+                drafts.push(EntryDraft {
                     time_ms: now_ms(),
                     kind: "raft.membership".to_owned(),
                     actor: "raft".to_owned(),
                     payload: serde_json::json!({ "membership": membership }),
                     raft_index: Some(index),
-                })?;
-                let stored = StoredMembership::new(Some(entry.log_id), membership);
+                });
+                let stored = StoredMembership::new(Some(log_id), membership);
                 batch.insert(MEMBERSHIP_KEY, json(&stored)?);
                 self.write_state().membership = stored;
-                RegistryResponse::Done
+                Ok(RegistryResponse::Done)
             }
-        };
-        batch.insert(LAST_APPLIED_KEY, json(&Some(entry.log_id))?);
-        self.tree.apply_batch(batch).map_err(|e| StorageIOError::write_state_machine(&e))?;
-        self.write_state().last_applied = Some(entry.log_id);
-        Ok(response)
+        }
     }
 
     fn replace_state(&mut self, state: AppliedState) -> Result<(), StorageError> {
@@ -242,7 +270,7 @@ impl RaftStateMachine<TypeConfig> for RegistryStateMachine {
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
     {
-        let responses = entries.into_iter().map(|entry| self.apply_one(entry)).collect::<Result<Vec<_>, _>>()?;
+        let responses = self.apply_batch(entries)?;
         self.db.flush_async().await.map_err(|e| StorageIOError::write_state_machine(&e))?;
         Ok(responses)
     }
@@ -267,7 +295,7 @@ impl RaftStateMachine<TypeConfig> for RegistryStateMachine {
             return Err(read_snapshot_err(std::io::Error::other(message)));
         }
         if let Some(log_id) = meta.last_log_id {
-            self.audit(EntryDraft {
+            self.audit(vec![EntryDraft {
                 time_ms: now_ms(),
                 kind: "raft.snapshot_installed".to_owned(),
                 actor: "raft".to_owned(),
@@ -277,7 +305,7 @@ impl RaftStateMachine<TypeConfig> for RegistryStateMachine {
                     "members": body.state.registry.members.len(),
                 }),
                 raft_index: Some(log_id.index),
-            })?;
+            }])?;
         }
         self.replace_state(body.state)?;
         save_snapshot(&self.snapshots, meta, &data)?;

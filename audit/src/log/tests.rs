@@ -94,22 +94,36 @@ fn append_replicated_is_idempotent_across_reopen() {
     {
         let db = sled_db(&dir);
         let log = AuditLog::open(SledAuditStore::open(&db).expect("store")).expect("open");
-        assert!(log.append_replicated(draft(0, Some(5))).expect("a").is_some());
-        assert!(log.append_replicated(draft(1, Some(5))).expect("b").is_none());
-        assert!(log.append_replicated(draft(2, Some(4))).expect("c").is_none());
-        assert!(log.append_replicated(draft(3, None)).expect("d").is_some());
+        assert_eq!(log.append_replicated(vec![draft(0, Some(5))]).expect("a").len(), 1);
+        assert!(log.append_replicated(vec![draft(1, Some(5))]).expect("b").is_empty());
+        assert!(log.append_replicated(vec![draft(2, Some(4))]).expect("c").is_empty());
+        assert_eq!(log.append_replicated(vec![draft(3, None)]).expect("d").len(), 1);
         assert_eq!(log.last_raft_index(), Some(5));
         log.flush().expect("flush");
     }
     let db = sled_db(&dir);
     let log = AuditLog::open(SledAuditStore::open(&db).expect("store")).expect("reopen");
     assert_eq!(log.last_raft_index(), Some(5));
-    for i in 1..=5 {
-        assert!(log.append_replicated(draft(9, Some(i))).expect("re-apply").is_none());
-    }
+    let replayed = (1..=5).map(|i| draft(9, Some(i))).collect();
+    assert!(log.append_replicated(replayed).expect("re-apply").is_empty());
     assert_eq!(log.len(), 2);
-    let e = log.append_replicated(draft(9, Some(6))).expect("new").expect("appended");
-    assert_eq!((e.index, log.last_raft_index()), (2, Some(6)));
+    // A replayed batch that runs past what was appended: only the new entries go in.
+    let tail = (4..=7).map(|i| draft(9, Some(i))).collect();
+    let appended = log.append_replicated(tail).expect("new");
+    let raft_indexes: Vec<_> = appended.iter().map(|e| e.raft_index).collect();
+    assert_eq!(raft_indexes, [Some(6), Some(7)]);
+    assert_eq!((appended[0].index, log.last_raft_index()), (2, Some(7)));
+}
+
+#[test]
+fn a_replicated_batch_keeps_each_raft_index_once() {
+    let log = AuditLog::open(MemoryAuditStore::new()).expect("open");
+    let drafts = vec![draft(0, Some(1)), draft(1, Some(1)), draft(2, None), draft(3, Some(3)), draft(4, Some(2))];
+    let appended = log.append_replicated(drafts).expect("batch");
+    let raft_indexes: Vec<_> = appended.iter().map(|e| e.raft_index).collect();
+    assert_eq!(raft_indexes, [Some(1), None, Some(3)], "a repeated or lower Raft index is left out");
+    assert_eq!(log.len(), 3);
+    assert_eq!(log.last_raft_index(), Some(3));
 }
 
 #[test]
@@ -273,7 +287,7 @@ fn a_batch_moves_the_raft_index_to_its_highest() {
     let log = AuditLog::open(MemoryAuditStore::new()).expect("open");
     log.append_batch(vec![draft(0, Some(7)), draft(1, Some(3)), draft(2, None)]).expect("batch");
     assert_eq!(log.last_raft_index(), Some(7), "the highest Raft index, not the last one");
-    assert!(log.append_replicated(draft(3, Some(7))).expect("replicated").is_none());
+    assert!(log.append_replicated(vec![draft(3, Some(7))]).expect("replicated").is_empty());
 }
 
 mod batch_properties {
