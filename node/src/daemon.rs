@@ -70,6 +70,8 @@ pub struct NodeContext {
     pub cert_expires_at: u64,
     /// The federation CA certificate (DER), to check certificates the operator hands in.
     pub ca_der: Vec<u8>,
+    /// Writes this node may have in flight to the leader at once (see [`crate::writes`]).
+    pub forward_slots: tokio::sync::Semaphore,
     /// Whether `PUT /v1/testing/partition` is served (`[testing] fault_injection`).
     pub fault_injection: bool,
 }
@@ -186,6 +188,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         advertise,
         cert_expires_at: cert.not_after,
         ca_der,
+        forward_slots: tokio::sync::Semaphore::new(crate::writes::MAX_FORWARDS_IN_FLIGHT),
         fault_injection: config.testing.fault_injection,
     });
     tracing::info!(org = %node.org, %peer_id, node_id, role = %node.role, federation = %node.federation, "node starting");

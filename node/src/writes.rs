@@ -6,6 +6,12 @@
 //! no leader is known; `submit` then waits until the local Raft learns of a new one (it watches
 //! the Raft metrics, so it retries the moment a leader is elected) and retries, for a bounded
 //! time, since a new leader is normally elected within a few hundred milliseconds.
+//!
+//! At most [`MAX_FORWARDS_IN_FLIGHT`] writes are forwarded at once; the others wait for a slot
+//! in arrival order. Without the bound, the writes a follower held during an election all went
+//! to the new leader the moment it was known, past the Raft protocol's limit of concurrent
+//! streams per connection: the leader dropped streams, its own replication to that follower
+//! among them, and the federation stopped committing under load.
 
 use std::time::Duration;
 
@@ -24,6 +30,10 @@ const WAIT_FOR_LEADER: Duration = Duration::from_secs(5);
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
 /// Deadline of one forwarded write (commit needs a quorum round trip and an fsync).
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
+/// Writes one node forwards to the leader at once: enough to keep the leader's batches full,
+/// and well under the 100 concurrent streams a connection takes per protocol, which the
+/// leader's own Raft traffic to this node shares.
+pub const MAX_FORWARDS_IN_FLIGHT: usize = 32;
 
 /// Why a write did not commit.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +93,7 @@ async fn wait_for_new_leader(node: &NodeContext, tried: Option<NodeId>) {
 }
 
 async fn forward(node: &NodeContext, leader: &MemberNode, command: &RegistryCommand) -> Result<Attempt, WriteError> {
+    let _slot = node.forward_slots.acquire().await.map_err(|e| WriteError::Failed(e.to_string()))?;
     let (peer, addrs) = member_address(leader).map_err(WriteError::Failed)?;
     let bytes = serde_json::to_vec(command).map_err(|e| WriteError::Failed(e.to_string()))?;
     let request = pb::RaftRequest { body: Some(raft_request::Body::ClientWrite(bytes)) };
