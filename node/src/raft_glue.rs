@@ -102,7 +102,10 @@ pub async fn handle(node: &NodeContext, from: AdmittedPeer, request: pb::RaftReq
             let proposal = Proposal { by: from.org, command };
             match node.consensus.raft.client_write(proposal).await {
                 Ok(written) => match serde_json::to_vec(&written.data) {
-                    Ok(bytes) => pb::RaftResponse { body: Some(raft_response::Body::WriteReply(bytes)) },
+                    Ok(response) => {
+                        let written = pb::Written { response, log_index: written.log_id.index };
+                        pb::RaftResponse { body: Some(raft_response::Body::Written(written)) }
+                    }
                     Err(e) => error(format!("cannot encode reply: {e}")),
                 },
                 Err(e) => match e.forward_to_leader::<MemberNode>() {

@@ -7,6 +7,11 @@
 //! the Raft metrics, so it retries the moment a leader is elected) and retries, for a bounded
 //! time, since a new leader is normally elected within a few hundred milliseconds.
 //!
+//! A forwarded write is answered once this node has applied it too (the leader's reply carries
+//! its log index), so a client that writes through a follower reads its write back from that
+//! follower: a tenant created there can have its policy set there at once. If the follower
+//! does not catch up within [`APPLY_WAIT`] the write is still answered; it is committed.
+//!
 //! At most [`MAX_FORWARDS_IN_FLIGHT`] writes are forwarded at once; the others wait for a slot
 //! in arrival order. Without the bound, the writes a follower held during an election all went
 //! to the new leader the moment it was known, past the Raft protocol's limit of concurrent
@@ -30,6 +35,8 @@ const WAIT_FOR_LEADER: Duration = Duration::from_secs(5);
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
 /// Deadline of one forwarded write (commit needs a quorum round trip and an fsync).
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a forwarded write waits for this node to apply it before it is answered anyway.
+const APPLY_WAIT: Duration = Duration::from_secs(5);
 /// Writes one node forwards to the leader at once: enough to keep the leader's batches full,
 /// and well under the 100 concurrent streams a connection takes per protocol, which the
 /// leader's own Raft traffic to this node shares.
@@ -72,7 +79,8 @@ pub async fn submit(node: &NodeContext, command: RegistryCommand) -> Result<Regi
             Attempt::Leader(id, leader) => (id, leader),
         };
         if let Some(leader) = leader {
-            if let Attempt::Done(response) = forward(node, &leader, &command).await? {
+            if let Some(Applied { response, log_index }) = forward(node, &leader, &command).await? {
+                wait_until_applied(node, log_index).await;
                 return Ok(response);
             }
         }
@@ -92,17 +100,36 @@ async fn wait_for_new_leader(node: &NodeContext, tried: Option<NodeId>) {
     let _ = tokio::time::timeout(RETRY_PAUSE, elected).await;
 }
 
-async fn forward(node: &NodeContext, leader: &MemberNode, command: &RegistryCommand) -> Result<Attempt, WriteError> {
+/// Waits (at most [`APPLY_WAIT`]) until this node has applied the log up to `log_index`.
+async fn wait_until_applied(node: &NodeContext, log_index: u64) {
+    let wait = node.consensus.raft.wait(Some(APPLY_WAIT));
+    if let Err(err) = wait.applied_index_at_least(Some(log_index), "forwarded write").await {
+        tracing::debug!(log_index, %err, "answering a forwarded write before applying it here");
+    }
+}
+
+/// A forwarded write the leader committed and applied, at `log_index`.
+struct Applied {
+    response: RegistryResponse,
+    log_index: u64,
+}
+
+/// Forwards `command` to `leader`; `None` if it is not the leader (any more).
+async fn forward(
+    node: &NodeContext,
+    leader: &MemberNode,
+    command: &RegistryCommand,
+) -> Result<Option<Applied>, WriteError> {
     let _slot = node.forward_slots.acquire().await.map_err(|e| WriteError::Failed(e.to_string()))?;
     let (peer, addrs) = member_address(leader).map_err(WriteError::Failed)?;
     let bytes = serde_json::to_vec(command).map_err(|e| WriteError::Failed(e.to_string()))?;
     let request = pb::RaftRequest { body: Some(raft_request::Body::ClientWrite(bytes)) };
     let response = node.net.request(peer, addrs, request, FORWARD_TIMEOUT).await?;
     match response.body {
-        Some(raft_response::Body::WriteReply(bytes)) => serde_json::from_slice(&bytes)
-            .map(Attempt::Done)
+        Some(raft_response::Body::Written(written)) => serde_json::from_slice(&written.response)
+            .map(|response| Some(Applied { response, log_index: written.log_index }))
             .map_err(|e| WriteError::Failed(format!("bad reply from leader: {e}"))),
-        Some(raft_response::Body::ForwardToLeader(_)) => Ok(Attempt::Leader(None, None)),
+        Some(raft_response::Body::ForwardToLeader(_)) => Ok(None),
         Some(raft_response::Body::Error(message)) => Err(WriteError::Failed(message)),
         _ => Err(WriteError::Failed("unexpected reply from leader".into())),
     }

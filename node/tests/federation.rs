@@ -231,3 +231,31 @@ async fn an_export_verifies_against_the_served_checkpoint_and_a_cut_copy_does_no
         .expect("run ossa");
     assert!(!wrong.status.success());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn testnet_up_seeds_tenants_with_a_policy_set_and_an_agent_each() {
+    let _serial = SERIAL.lock().await;
+    let net = Federation::up_with_tenants(env!("CARGO_BIN_EXE_ossa"), 3, 3, 6).expect("testnet up");
+    for i in 0..net.len() {
+        let mut tenants = net.tenants(i).await.expect("tenants");
+        tenants.sort();
+        let expected: Vec<String> = (0..6).map(|t| format!("tenant-{t}")).collect();
+        assert_eq!(tenants, expected, "node {i}");
+        net.wait_until("every seeded agent is in the node's directory", SETTLE, || async {
+            (net.get(i, "/v1/agents").await.ok()?.body.as_array()?.len() == 6).then_some(())
+        })
+        .await
+        .expect("agents");
+    }
+    // tenant-4 belongs to org1 (4 mod 3); its policy set lets only its owner invoke its agent.
+    let listed = net.get(2, "/v1/agents?tenant=tenant-4").await.expect("agents").body;
+    let agent = listed[0]["id"].as_str().expect("tenant-4 has its agent").to_owned();
+    for (principal, expected) in [("org:org1", "allow"), ("org:org2", "deny")] {
+        let ask = serde_json::json!({
+            "tenant": "tenant-4", "principal": principal, "action": "invoke", "resource": format!("agent:tenant-4/{agent}")
+        });
+        let answer = net.post_raw(2, "/v1/authorize", serde_json::to_vec(&ask).expect("json"), true).await;
+        let answer = answer.expect("authorize");
+        assert_eq!(answer.body["decision"], expected, "{principal}: {}", answer.body);
+    }
+}

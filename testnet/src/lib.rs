@@ -44,10 +44,21 @@ impl Federation {
     /// Starts `nodes` nodes, the first `stewards` of them stewards, with the `ossa` binary
     /// `exe`, and returns once all are ready.
     pub fn up(exe: impl Into<PathBuf>, nodes: usize, stewards: usize) -> anyhow::Result<Self> {
+        Self::up_with_tenants(exe, nodes, stewards, 0)
+    }
+
+    /// As [`Federation::up`], with `tenants` tenants seeded by `ossa testnet up --tenants`.
+    pub fn up_with_tenants(
+        exe: impl Into<PathBuf>,
+        nodes: usize,
+        stewards: usize,
+        tenants: usize,
+    ) -> anyhow::Result<Self> {
         let exe = exe.into();
         let dir = tempfile::tempdir()?.keep();
         let output = Command::new(&exe)
             .args(["testnet", "up", "--detach", "--nodes", &nodes.to_string(), "--stewards", &stewards.to_string()])
+            .args(["--tenants", &tenants.to_string()])
             .arg("--dir")
             .arg(dir.join("net"))
             .stdin(Stdio::null())

@@ -593,7 +593,8 @@ enum TestnetCommand {
         /// Number of stewards (Raft voters) among them; the rest are members (default: min(N, 3)).
         #[arg(long)]
         stewards: Option<usize>,
-        /// Tenants to create once the federation is up (named tenant-0, tenant-1, ...).
+        /// Tenants to seed once the federation is up (tenant-0, tenant-1, ... spread over the orgs),
+        /// each with a Cedar policy set and one registered agent.
         #[arg(long, default_value_t = 0)]
         tenants: usize,
         /// Directory for the testnet (CA, node directories, testnet.json).

@@ -4,7 +4,8 @@
 //! CSR, certificate — the first `stewards` as stewards — token, and a `node.toml` on free
 //! loopback ports), starts the first node (which founds the Raft group), then the others
 //! (bootstrapping from the first), waits until every node's `/ready` answers 200, optionally
-//! creates tenants, and writes `DIR/testnet.json`. Each node logs to `DIR/orgN/node.log`.
+//! seeds tenants, each with a policy set and an agent ([`seed`]), and writes
+//! `DIR/testnet.json`. Each node logs to `DIR/orgN/node.log`.
 //! `up` on a directory that already holds a stopped testnet restarts it as it was.
 //! Without `--detach` it then waits for Ctrl-C and stops the nodes it started; with it, the
 //! nodes keep running in their own process group until `ossa testnet down`.
@@ -22,6 +23,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::admin::{admit_org, create_org};
 use crate::config::{NodeConfig, NodeDir};
+
+mod seed;
 
 /// Name of the testnet's federation.
 pub const TESTNET_FEDERATION: &str = "testnet";
@@ -43,7 +46,7 @@ pub struct UpOptions {
     pub nodes: usize,
     /// How many of them are stewards.
     pub stewards: usize,
-    /// Tenants to create once up.
+    /// Tenants to seed once up, each with a policy set and an agent.
     pub tenants: usize,
     /// Testnet directory.
     pub dir: PathBuf,
@@ -223,7 +226,7 @@ pub async fn start(options: &UpOptions, progress: Progress) -> anyhow::Result<Te
         }
     }
     wait_ready(&client, &manifest.nodes, progress).await?;
-    create_tenants(&client, &manifest, options.tenants, progress).await?;
+    seed::seed_tenants(&client, &manifest, options.tenants, progress).await?;
     Ok(manifest)
 }
 
@@ -322,32 +325,6 @@ pub(crate) async fn wait_ready(
         }
         tokio::time::sleep(POLL).await;
     }
-}
-
-async fn create_tenants(
-    client: &reqwest::Client,
-    manifest: &TestnetManifest,
-    count: usize,
-    progress: Progress,
-) -> anyhow::Result<()> {
-    for i in 0..count {
-        let node = &manifest.nodes[i % manifest.nodes.len()];
-        let token = std::fs::read_to_string(NodeDir::new(&node.dir).api_token())?;
-        let response = client
-            .post(format!("{}/v1/tenants", node.api))
-            .bearer_auth(token.trim())
-            .json(&serde_json::json!({ "name": format!("tenant-{i}") }))
-            .timeout(Duration::from_secs(30))
-            .send()
-            .await?;
-        if !response.status().is_success() {
-            bail!("creating tenant-{i} on {} failed: {}", node.org, response.text().await.unwrap_or_default());
-        }
-        if (i + 1) % 100 == 0 || i + 1 == count {
-            progress.line(format_args!("  {}/{count} tenants created", i + 1));
-        }
-    }
-    Ok(())
 }
 
 fn print_nodes(manifest: &TestnetManifest) {
