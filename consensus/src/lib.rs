@@ -56,19 +56,20 @@ pub struct RaftTimings {
 }
 
 impl Default for RaftTimings {
-    /// 50 ms heartbeats and a 60..120 ms election timeout.
+    /// 50 ms heartbeats and a 150..300 ms election timeout, the Raft paper's range.
     ///
     /// In openraft 0.9 a follower that has had a leader waits for the leader lease (the
     /// election timeout's upper bound) plus its own election timeout (drawn once, when the node
-    /// starts) before it stands, and refuses votes while its own lease runs. A leader's death
-    /// is therefore noticed after 180..240 ms of silence (three to four missed heartbeats),
-    /// and a write commits again about `max + min(two survivors' timeouts)` plus a heartbeat's
-    /// phase and a round of fsyncs after the kill: ~250 ms, under the 300 ms median goal. With
-    /// the Raft paper's 150..300 ms the same arithmetic gave ~500 ms (measured median 611 ms).
-    /// The heartbeat stays at 50 ms because openraft also uses it as the deadline of every
-    /// AppendEntries: at 20 ms, batches under load missed it, and leadership flapped.
+    /// starts) before it stands, and refuses votes while its own lease runs; a vote request
+    /// must be answered within the lower bound. A leader's death is therefore noticed after
+    /// 450..600 ms of silence, and a write commits again after about `max + min(two survivors'
+    /// timeouts)`: median ~570 ms on loopback. A 60..120 ms timeout halves that (measured
+    /// median 261-271 ms) but is not the default: at 10 nodes on two busy cores, votes missed
+    /// their 60 ms deadline and the federation went hundreds of terms without a leader, and
+    /// across a WAN a round trip alone can take that long. The heartbeat is also openraft's
+    /// deadline for every AppendEntries, so it cannot go far below 50 ms either.
     fn default() -> Self {
-        Self { heartbeat_ms: 50, election_min_ms: 60, election_max_ms: 120 }
+        Self { heartbeat_ms: 50, election_min_ms: 150, election_max_ms: 300 }
     }
 }
 
