@@ -10,7 +10,7 @@
 //! A forwarded write is answered once this node has applied it too (the leader's reply carries
 //! its log index), so a client that writes through a follower reads its write back from that
 //! follower: a tenant created there can have its policy set there at once. If the follower
-//! does not catch up within [`APPLY_WAIT`] the write is still answered; it is committed.
+//! does not catch up within `APPLY_WAIT` (5 s) the write is still answered; it is committed.
 //!
 //! At most [`MAX_FORWARDS_IN_FLIGHT`] writes are forwarded at once; the others wait for a slot
 //! in arrival order. Without the bound, the writes a follower held during an election all went

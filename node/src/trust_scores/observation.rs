@@ -159,7 +159,7 @@ pub fn decode_report(bytes: &[u8]) -> Result<Report, ObservationRefusal> {
     decode_payload(&signed.payload)
 }
 
-/// The envelope checks shared with agent records ([`open_signed`]) refuse in their own terms;
+/// The envelope checks shared with agent records (`open_signed`) refuse in their own terms;
 /// here a too large or undecodable message is malformed.
 impl From<Rejection> for ObservationRefusal {
     fn from(rejection: Rejection) -> Self {
