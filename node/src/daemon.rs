@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use libp2p::{identity, Multiaddr, PeerId};
+use openraft::RaftMetrics;
 use ossa_audit::{AuditEntry, AuditError, AuditLog, EntryDraft, SledAuditStore};
 use ossa_consensus::{Consensus, MemberNode, NodeId, RaftTimings};
 use ossa_trust::{parse_org_cert_pem, pem_to_der, NodeKey, Role};
@@ -79,10 +80,7 @@ pub struct NodeContext {
 impl NodeContext {
     /// The current leader's id and address, if known.
     pub fn leader_node(&self) -> Option<(NodeId, MemberNode)> {
-        let metrics = self.consensus.raft.metrics().borrow().clone();
-        let leader = metrics.current_leader?;
-        let node = metrics.membership_config.membership().get_node(&leader)?.clone();
-        Some((leader, node))
+        leader_in(&self.consensus.raft.metrics().borrow())
     }
 
     /// Whether the node is joined and caught up with the leader (see [`crate::readiness`]).
@@ -100,6 +98,14 @@ impl NodeContext {
         let audit = self.audit.clone();
         tokio::task::spawn_blocking(move || audit.append(draft)).await.map_err(AuditError::storage)?
     }
+}
+
+/// The leader named by one Raft metrics snapshot, with its address: read together with the
+/// snapshot's term, it is that term's leader.
+pub fn leader_in(metrics: &RaftMetrics<NodeId, MemberNode>) -> Option<(NodeId, MemberNode)> {
+    let leader = metrics.current_leader?;
+    let node = metrics.membership_config.membership().get_node(&leader)?.clone();
+    Some((leader, node))
 }
 
 /// What `ossa node run` needs, after command-line overrides.

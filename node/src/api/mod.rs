@@ -335,7 +335,9 @@ async fn status(State(node): Shared) -> Json<Status> {
         node_id: node.node_id,
         role: node.role.to_string(),
         raft_state: raft_state.to_owned(),
-        leader: node.leader_node().map(|(_, n)| n.peer_id),
+        // From the same snapshot as the term: read apart, an election in between could pair
+        // the old term with the new leader.
+        leader: crate::daemon::leader_in(&raft).map(|(_, n)| n.peer_id),
         term: raft.current_term,
         last_applied: raft.last_applied.map(|l| l.index),
         ready: node.is_ready(),
