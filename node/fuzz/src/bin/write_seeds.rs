@@ -8,12 +8,12 @@
 use std::fs;
 use std::path::Path;
 
+use futures::executor::block_on;
+use libp2p::request_response::Codec;
 use ossa_audit::{cosign_checkpoint, prove_entry, sign_checkpoint, Checkpoint};
 use ossa_node::admission::peer_id_of_key;
 use ossa_node::agents::record::{sign_record, tombstone, RECORD_TTL_MS};
 use ossa_node::trust_scores::observation::{sign_observation, sign_penalty};
-use futures::executor::block_on;
-use libp2p::request_response::Codec;
 use ossa_node::wire::{pb, ProstCodec, ADMISSION_PROTOCOL, MAX_ADMISSION_MESSAGE};
 use ossa_node_fuzz::{World, ACME, ACME_TENANT, GLOBEX, LOG_ORIGIN, NOW_MS, OBSERVED_AGENT, WITNESS_NAME, WORLD};
 use ossa_trust::{create_csr, pem_to_der, FederationCa, NodeKey, Observation, Outcome, Penalty, PenaltyKind, Role};
