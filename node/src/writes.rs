@@ -56,28 +56,19 @@ pub enum WriteError {
     Failed(String),
 }
 
-enum Attempt {
-    Done(RegistryResponse),
-    /// Not the leader: the leader this node knows of, if any (its id and address).
-    Leader(Option<NodeId>, Option<MemberNode>),
-}
-
 /// Commits `command` on behalf of this node's org and returns the registry's answer.
 pub async fn submit(node: &NodeContext, command: RegistryCommand) -> Result<RegistryResponse, WriteError> {
     let deadline = Instant::now() + WAIT_FOR_LEADER;
     loop {
-        let attempt =
+        // Committed here, or not the leader: then the leader this node knows of, if any.
+        let (leader_id, leader) =
             match node.consensus.raft.client_write(Proposal { by: node.org.clone(), command: command.clone() }).await {
-                Ok(written) => Attempt::Done(written.data),
+                Ok(written) => return Ok(written.data),
                 Err(e) => match e.forward_to_leader::<MemberNode>() {
-                    Some(forward) => Attempt::Leader(forward.leader_id, forward.leader_node.clone()),
+                    Some(forward) => (forward.leader_id, forward.leader_node.clone()),
                     None => return Err(WriteError::Failed(e.to_string())),
                 },
             };
-        let (leader_id, leader) = match attempt {
-            Attempt::Done(response) => return Ok(response),
-            Attempt::Leader(id, leader) => (id, leader),
-        };
         if let Some(leader) = leader {
             if let Some(Applied { response, log_index }) = forward(node, &leader, &command).await? {
                 wait_until_applied(node, log_index).await;
