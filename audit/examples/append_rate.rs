@@ -1,6 +1,6 @@
 //! Rough speed of the audit log on this machine: appends to a sled log one at a time, one at
-//! a time from several threads at once (group commit) and in batches, each phase ending with
-//! one flush (fsync), and the offline verification of an export. Not a test: run it in
+//! a time from several threads at once (sharing the log's tail) and in batches, each phase
+//! ending with one flush (fsync), and the offline verification of an export. Not a test: run it in
 //! release, `cargo run --release -p ossa-audit --example append_rate [ENTRIES [VERIFY_ENTRIES]]`.
 //! `ossa bench audit` is the benchmark of record.
 

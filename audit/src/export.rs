@@ -1,7 +1,7 @@
 //! Export of an audit log as JSON Lines.
 //!
-//! [`AuditLog::export`] snapshots the head, writes the header line
-//! `{"format":"ossa-audit-export","version":2,"origin":..,"entries":N,"head":..,"root":..}`
+//! [`AuditLog::export`] writes the log's tail to the store, snapshots the head, writes the
+//! header line `{"format":"ossa-audit-export","version":2,"origin":..,"entries":N,"head":..,"root":..}`
 //! and then entries `0..N` one compact JSON object per line, read from the store in
 //! batches. `head` is the hex leaf hash of the last entry (`null` when empty) and `root` the
 //! hex Merkle root of the `N` entries, which a checkpoint of size `N` signs. Entries appended
@@ -73,7 +73,7 @@ impl<S: AuditStore> AuditLog<S> {
     /// Writes the log to `out` as JSON Lines, naming it `origin`.
     pub fn export<W: Write>(&self, origin: &str, out: W) -> Result<ExportSummary, AuditError> {
         check_origin(origin).map_err(AuditError::InvalidOrigin)?;
-        let snap = self.snapshot();
+        let snap = self.stored_head()?;
         let head = (snap.len > 0).then(|| hex::encode(snap.last));
         let root = snap.frontier.root();
         let mut out = std::io::BufWriter::new(out);

@@ -7,9 +7,10 @@
 //!    [`AuditLog::append_replicated`] when the entry comes from an applied Raft entry (a
 //!    restarted node re-applies those, so that path is idempotent on the Raft index), or
 //!    several drafts to [`AuditLog::append_batch`], which gives the same entries in one
-//!    store write. Appends made from several threads at once are group-committed: those that
-//!    arrive while a write is under way share the next one. Every append returns once its
-//!    entry is in the store; [`AuditLog::flush`] makes everything appended before it durable.
+//!    store write. A single append returns once its entry is in the log; the entries appended
+//!    one at a time gather in a tail that goes to the store in one write (at most
+//!    [`log::TAIL_MAX_ENTRIES`] entries, or sooner: see [`log`]). [`AuditLog::flush`] makes
+//!    everything appended before it durable and returns the tree head it covers.
 //! 2. The log assigns the next index, links the entry to the previous one through
 //!    `prev_hash`, encodes it canonically ([`entry`] documents the bytes) and hashes it as an
 //!    RFC 6962 leaf, `SHA-256(0x00 || canonical_bytes)`. The canonical bytes are what the

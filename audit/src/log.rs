@@ -1,23 +1,31 @@
 //! The audit log: appends drafts to the hash chain and the Merkle tree, and reads them back.
 //!
-//! [`AuditLog`] keeps the head of the chain (length, last leaf hash, highest Raft index) and
-//! the tree's frontier (see [`crate::merkle`]) in memory behind a mutex. An append first
+//! [`AuditLog`] keeps the head of the chain (length, last leaf hash, highest Raft index), the
+//! tree's frontier (see [`crate::merkle`]) and the tail behind one mutex. An append first
 //! checks the draft's size limits and encodes its payload as canonical JSON, outside the
 //! mutex; then, under it, encodes the entry with the next index and the head's hash as
-//! `prev_hash`, computes the tree nodes the new leaf completes, writes the record, the
-//! completed nodes the store keeps (level [`crate::merkle::LOWEST_STORED_LEVEL`] and up) and
-//! the new head metadata to the [`AuditStore`] in one atomic write, and only then moves the
-//! head and the frontier. A batched append ([`AuditLog::append_batch`]) does the same for
-//! several drafts against a copy of the head, in one write. Appends made from several
-//! threads at once are batched the same way by group commit (the `group` submodule): one
-//! write for all the drafts queued while the previous write was under way.
+//! `prev_hash`, computes the tree nodes the new leaf completes, and moves the head and the
+//! frontier. The entry's record and those nodes join the **tail**: appended entries not yet
+//! written to the [`AuditStore`]. The tail goes to the store in one atomic write, with the new
+//! head metadata, when it reaches [`TAIL_MAX_ENTRIES`] entries, with every batched or
+//! replicated append ([`AuditLog::append_batch`], [`AuditLog::append_replicated`]), at
+//! [`AuditLog::persist`] and [`AuditLog::flush`], before any read of the store that reaches
+//! into it (entries, roots, proofs, exports), and when the log is dropped. So appends made one
+//! at a time cost what one batch of them would: sled's cost is per write and per key, not per
+//! byte, and one write per entry held single appends to about 8,000 per second.
 //!
-//! Durability: an append returns once its write is in the store, never earlier. The sled
-//! store does not fsync a write; [`AuditLog::flush`] does, so every append that returned
-//! before a `flush` that succeeds survives a crash. Without a flush an entry reaches the disk
-//! with sled's background flush (within about 500 ms), and because sled recovers a prefix of
-//! its writes, a crash never keeps a later write of the same database (the registry, say)
-//! without the audit entries written before it.
+//! A write that fails changes nothing: the head stays where it was and the tail keeps its
+//! entries for the next write. The append that asked for it fails, and so does every append
+//! while the tail is full.
+//!
+//! Durability: an append returns once its entry is in the log (readable, provable, in the tree
+//! head), not once it is on disk. [`AuditLog::flush`] writes the tail and fsyncs, so every
+//! append that returned before a `flush` that succeeds survives a crash. Without a flush an
+//! entry reaches the store with the tail (the node persists it every 50 ms) and the disk with
+//! sled's background flush (within about 500 ms): a crash loses at most that window, as sled
+//! alone would. Because the tail is always written before the entries of a replicated append
+//! in the same write, and sled recovers a prefix of its writes, a crash never keeps a later
+//! write of the same database (the registry, say) without the audit entries written before it.
 //!
 //! On open the head is rebuilt from the store, and the last entry's hash and its link to the
 //! entry before are checked against the recorded head; the `tree` submodule then loads the
@@ -32,10 +40,9 @@
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::entry::{self, Fields, Stored, MAX_ACTOR_LEN, MAX_KIND_LEN, MAX_PAYLOAD_LEN, ZERO_HASH};
-use crate::merkle::{Frontier, NodeId, LOWEST_STORED_LEVEL};
+use crate::merkle::{Frontier, NodeId, TreeHead, LOWEST_STORED_LEVEL};
 use crate::{AuditEntry, AuditError, AuditStore, EntryDraft, Hash};
 
-mod group;
 mod tree;
 
 /// Version of the store layout (keys, metadata); checked on open. 3: records, head metadata
@@ -51,6 +58,11 @@ const STORE_FORMAT_CHAIN_ONLY: u8 = 1;
 /// The store layout that kept every tree node of level 1 and up.
 const STORE_FORMAT_ALL_NODES: u8 = 2;
 
+/// Most entries the tail holds: an append that would take it past this writes it first.
+/// A thousand typical entries are about 300 KB in memory and one sled write of a few dozen
+/// keys.
+pub const TAIL_MAX_ENTRIES: usize = 1024;
+
 const META_FORMAT: &str = "format_version";
 const META_HEAD: &str = "head";
 const META_RAFT: &str = "raft_index";
@@ -64,14 +76,39 @@ pub(crate) struct Head {
     pub frontier: Frontier,
 }
 
+/// Appended entries not yet in the store: their records and the stored-level tree nodes
+/// they complete, in append order.
+#[derive(Debug, Default)]
+struct Tail {
+    records: Vec<(u64, Vec<u8>)>,
+    nodes: Vec<(NodeId, Hash)>,
+}
+
+/// What the mutex guards: the head, and the tail that the store lacks to reach it.
+#[derive(Debug)]
+struct State {
+    head: Head,
+    tail: Tail,
+}
+
+/// When an append writes the tail (with its own entries) to the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Write {
+    /// Only when the tail would pass [`TAIL_MAX_ENTRIES`].
+    WhenFull,
+    /// Now, if there is anything to write.
+    Now,
+}
+
 /// A node's append-only, hash-chained audit log over a store `S`.
 ///
-/// `Send + Sync`: appends from several tasks serialize on an internal mutex.
+/// `Send + Sync`: appends from several tasks serialize on an internal mutex. Dropping the
+/// log writes its tail to the store, ignoring a failure, as `std::io::BufWriter` does;
+/// [`AuditLog::flush`] reports it.
 #[derive(Debug)]
 pub struct AuditLog<S: AuditStore> {
     pub(crate) store: S,
-    head: Mutex<Head>,
-    group: group::GroupCommit,
+    state: Mutex<State>,
 }
 
 impl<S: AuditStore> AuditLog<S> {
@@ -112,19 +149,16 @@ impl<S: AuditStore> AuditLog<S> {
         if format != STORE_FORMAT {
             store.put_meta(META_FORMAT, &[STORE_FORMAT])?;
         }
-        Ok(Self { store, head: Mutex::new(head), group: group::GroupCommit::default() })
+        Ok(Self { store, state: Mutex::new(State { head, tail: Tail::default() }) })
     }
 
-    /// Appends `draft` as the next entry and returns it, once it is in the store.
-    ///
-    /// Appends from several threads at once are group-committed: one thread writes all the
-    /// drafts queued while the previous write was under way, in one store write, as
-    /// [`AuditLog::append_batch`] would; each call still returns its own entry, after that
-    /// write. A draft over a size limit fails alone and is not queued; a failed write fails
-    /// every append in it, and none of them is appended.
+    /// Appends `draft` as the next entry and returns it, once it is in the log: in the tail,
+    /// or with the tail in the store when the tail was full (see the module docs). A draft
+    /// over a size limit, or an append whose write of a full tail fails, appends nothing.
     pub fn append(&self, draft: EntryDraft) -> Result<AuditEntry, AuditError> {
         let prepared = Prepared::new(draft)?;
-        self.group.append(prepared, |drafts| append_prepared(&self.store, &mut self.lock(), drafts))
+        let mut entries = append_prepared(&self.store, &mut self.lock(), vec![prepared], Write::WhenFull)?;
+        entries.pop().ok_or_else(|| AuditError::Corrupt("an append made no entry".into()))
     }
 
     /// Appends `drafts` as the next entries, in order, and returns them.
@@ -132,13 +166,13 @@ impl<S: AuditStore> AuditLog<S> {
     /// The entries, the chain, the tree and every proof are exactly those of appending the
     /// drafts one at a time with [`AuditLog::append`]; the difference is the write: every
     /// record, the tree nodes they complete and the new head go to the store in one atomic
-    /// write ([`AuditStore::append_batch`]), which amortizes the store's per-write cost. All or
-    /// nothing: if a draft exceeds a size limit or the write fails, nothing is appended.
-    /// Durability is the store's, as for [`AuditLog::append`] (see [`AuditLog::flush`]).
-    /// An empty batch writes nothing.
+    /// write ([`AuditStore::append_batch`]) together with the tail, and return once it is in
+    /// the store. All or nothing: if a draft exceeds a size limit or the write fails, nothing
+    /// is appended. Durability is the store's (see [`AuditLog::flush`]). An empty batch
+    /// writes only the tail.
     pub fn append_batch(&self, drafts: Vec<EntryDraft>) -> Result<Vec<AuditEntry>, AuditError> {
         let prepared = drafts.into_iter().map(Prepared::new).collect::<Result<Vec<_>, _>>()?;
-        append_prepared(&self.store, &mut self.lock(), prepared)
+        append_prepared(&self.store, &mut self.lock(), prepared, Write::Now)
     }
 
     /// Idempotent append for replicated entries, in one write: a draft whose `raft_index` is
@@ -148,8 +182,8 @@ impl<S: AuditStore> AuditLog<S> {
     /// of applied entries costs one store write. All or nothing, as `append_batch`.
     pub fn append_replicated(&self, drafts: Vec<EntryDraft>) -> Result<Vec<AuditEntry>, AuditError> {
         let prepared = drafts.into_iter().map(Prepared::new).collect::<Result<Vec<_>, _>>()?;
-        let mut head = self.lock();
-        let mut seen = head.raft;
+        let mut state = self.lock();
+        let mut seen = state.head.raft;
         let fresh = prepared
             .into_iter()
             .filter(|p| match p.draft.raft_index {
@@ -161,12 +195,12 @@ impl<S: AuditStore> AuditLog<S> {
                 None => true,
             })
             .collect();
-        append_prepared(&self.store, &mut head, fresh)
+        append_prepared(&self.store, &mut state, fresh, Write::Now)
     }
 
     /// Number of entries.
     pub fn len(&self) -> u64 {
-        self.lock().len
+        self.lock().head.len
     }
 
     /// Whether the log has no entries.
@@ -176,31 +210,57 @@ impl<S: AuditStore> AuditLog<S> {
 
     /// Index and leaf hash of the last entry.
     pub fn head(&self) -> Option<(u64, Hash)> {
-        let head = self.lock();
+        let head = &self.lock().head;
         head.len.checked_sub(1).map(|i| (i, head.last))
     }
 
     /// Highest Raft index of any appended entry.
     pub fn last_raft_index(&self) -> Option<u64> {
-        self.lock().raft
+        self.lock().head.raft
     }
 
     /// Up to `limit` entries from index `start`, in order.
     pub fn entries(&self, start: u64, limit: usize) -> Result<Vec<AuditEntry>, AuditError> {
-        let len = self.len();
+        let len = self.stored_head()?.len;
         let limit = usize::try_from(len.saturating_sub(start)).map_or(limit, |n| n.min(limit));
         Ok(self.read(start, limit)?.into_iter().map(|s| s.entry).collect())
     }
 
-    /// Makes every appended entry durable: when this returns `Ok`, every append that
-    /// returned before it survives a crash (the sled store fsyncs).
-    pub fn flush(&self) -> Result<(), AuditError> {
-        self.store.flush()
+    /// Writes the tail to the store (without fsync), so that every entry appended before is
+    /// there.
+    pub fn persist(&self) -> Result<(), AuditError> {
+        append_prepared(&self.store, &mut self.lock(), Vec::new(), Write::Now).map(drop)
     }
 
-    /// A snapshot of the head.
-    pub(crate) fn snapshot(&self) -> Head {
-        self.lock().clone()
+    /// Makes every appended entry durable and returns the tree head they make up: when this
+    /// returns `Ok`, every append that returned before it survives a crash (the tail is
+    /// written, then the sled store fsyncs). A checkpoint signed over that head covers only
+    /// entries on disk.
+    pub fn flush(&self) -> Result<TreeHead, AuditError> {
+        let head = self.stored_head()?;
+        self.store.flush()?;
+        Ok(TreeHead { size: head.len, root: head.frontier.root() })
+    }
+
+    /// The head, once every entry up to it is in the store (the tail written first).
+    pub(crate) fn stored_head(&self) -> Result<Head, AuditError> {
+        let mut state = self.lock();
+        append_prepared(&self.store, &mut state, Vec::new(), Write::Now)?;
+        Ok(state.head.clone())
+    }
+
+    /// Checks that `size` is at most the log's length and that the store holds the first
+    /// `size` entries, writing the tail if it must.
+    pub(crate) fn stored_up_to(&self, size: u64) -> Result<(), AuditError> {
+        let mut state = self.lock();
+        let len = state.head.len;
+        if size > len {
+            return Err(AuditError::InvalidRange(format!("tree size {size} is past the log's {len} entries")));
+        }
+        if size > len - state.tail.records.len() as u64 {
+            append_prepared(&self.store, &mut state, Vec::new(), Write::Now)?;
+        }
+        Ok(())
     }
 
     /// Decodes `limit` consecutive records from `start`; a gap is corruption.
@@ -208,9 +268,17 @@ impl<S: AuditStore> AuditLog<S> {
         read_records(&self.store, start, limit)
     }
 
-    fn lock(&self) -> MutexGuard<'_, Head> {
-        // The head is assigned only after a successful store write, never half-updated.
-        self.head.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The head and tail are assigned together after the write (if any) succeeded, never
+        // half-updated.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<S: AuditStore> Drop for AuditLog<S> {
+    fn drop(&mut self) {
+        // A failure cannot be reported here; `flush` is how a caller learns of it.
+        let _ = self.persist();
     }
 }
 
@@ -230,18 +298,18 @@ fn read_records<S: AuditStore>(store: &S, start: u64, limit: usize) -> Result<Ve
     Ok(out)
 }
 
-/// Appends `drafts` under the head's lock: encodes every draft against a copy of the head,
-/// then writes all records, the stored nodes they complete and the final metadata in one
-/// store write, and only then moves the head. An empty batch writes nothing.
+/// Appends `drafts` under the lock: encodes every draft against a copy of the head, then,
+/// if `write` says so or the tail would pass [`TAIL_MAX_ENTRIES`], writes the tail, the new
+/// records, the stored nodes they complete and the final metadata in one store write; only
+/// then moves the head (and clears the tail, or adds the new records to it). A failed write
+/// changes nothing.
 fn append_prepared<S: AuditStore>(
     store: &S,
-    head: &mut Head,
+    state: &mut State,
     drafts: Vec<Prepared>,
+    write: Write,
 ) -> Result<Vec<AuditEntry>, AuditError> {
-    if drafts.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut next = head.clone();
+    let mut next = state.head.clone();
     let mut records = Vec::with_capacity(drafts.len());
     let mut entries = Vec::with_capacity(drafts.len());
     let mut nodes: Vec<(NodeId, Hash)> = Vec::new();
@@ -254,16 +322,36 @@ fn append_prepared<S: AuditStore>(
         records.push((entry.index, record));
         entries.push(entry);
     }
-    let head_meta = head_meta(next.len - 1, &next.last);
-    let raft_meta = next.raft.map(u64::to_be_bytes);
+    let pending = state.tail.records.len() + records.len();
+    if pending > 0 && (write == Write::Now || pending > TAIL_MAX_ENTRIES) {
+        write_out(store, &state.tail, &records, &nodes, &next)?;
+        state.tail = Tail::default();
+    } else {
+        state.tail.records.extend(records);
+        state.tail.nodes.extend(nodes);
+    }
+    state.head = next;
+    Ok(entries)
+}
+
+/// Writes `tail` then the new `records` and `nodes`, with the metadata of `head` (the head
+/// after them), in one store write.
+fn write_out<S: AuditStore>(
+    store: &S,
+    tail: &Tail,
+    records: &[(u64, Vec<u8>)],
+    nodes: &[(NodeId, Hash)],
+    head: &Head,
+) -> Result<(), AuditError> {
+    let head_meta = head_meta(head.len - 1, &head.last);
+    let raft_meta = head.raft.map(u64::to_be_bytes);
     let mut meta: Vec<(&str, &[u8])> = vec![(META_HEAD, &head_meta)];
-    if let Some(r) = raft_meta.as_ref().filter(|_| next.raft != head.raft) {
+    if let Some(r) = raft_meta.as_ref() {
         meta.push((META_RAFT, r));
     }
-    let records: Vec<(u64, &[u8])> = records.iter().map(|(i, r)| (*i, r.as_slice())).collect();
-    store.append_batch(&records, &nodes, &meta)?;
-    *head = next;
-    Ok(entries)
+    let records: Vec<(u64, &[u8])> = tail.records.iter().chain(records).map(|(i, r)| (*i, r.as_slice())).collect();
+    let nodes: Vec<(NodeId, Hash)> = tail.nodes.iter().chain(nodes).copied().collect();
+    store.append_batch(&records, &nodes, &meta)
 }
 
 /// A draft within the size limits, with its payload's canonical JSON: the part of an entry

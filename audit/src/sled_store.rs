@@ -5,7 +5,7 @@
 //! (or one record), and stores every chunk under the big-endian index of its first record
 //! (so sled's byte order is index order). A chunk's value is a `u32` record count, one `u32`
 //! end offset per record, then the records back to back (all big-endian). sled's cost is
-//! mostly per key and per atomic write, so a batched or group-committed append of hundreds
+//! mostly per key and per atomic write, so a batched append or a full tail of hundreds
 //! of entries costs one write of a few dozen keys rather than a write and a key per entry. A
 //! record is read back by seeking to the last chunk that starts at or before its index.
 //!

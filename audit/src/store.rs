@@ -12,7 +12,7 @@
 //! shared conformance test (`tests/store_conformance.rs`) runs against every engine.
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::merkle::NodeId;
 use crate::{AuditError, Hash};
@@ -76,10 +76,11 @@ pub trait AuditStore: Send + Sync + 'static {
     fn flush(&self) -> Result<(), AuditError>;
 }
 
-/// A store that lives in memory only; for tests and property tests.
-#[derive(Debug, Default)]
+/// A store that lives in memory only; for tests and property tests. Clones share one store,
+/// as handles of a sled database do, so a test can reopen a log over the store it wrote.
+#[derive(Debug, Default, Clone)]
 pub struct MemoryAuditStore {
-    inner: Mutex<MemoryInner>,
+    inner: Arc<Mutex<MemoryInner>>,
 }
 
 #[derive(Debug, Default)]

@@ -9,6 +9,14 @@
 //! which [`OwnCheckpoints::add_cosignatures`] merges into the note they sign. While a member
 //! has not cosigned the latest checkpoint it is published again every 5 s.
 //!
+//! The checkpointer also keeps the audit log's tail short: every [`POLL`] it writes the
+//! entries appended one at a time since the last write to sled ([`AuditLog::persist`]), so an
+//! entry stays only in memory for at most 50 ms. Before signing it flushes the log
+//! ([`AuditLog::flush`]: the tail written, then fsync) and signs the tree head that flush
+//! made durable, so a checkpoint never covers an entry a crash could lose. Otherwise a node
+//! restarted after a crash could sign a different tree of a size it had signed before, which
+//! its witnesses would rightly take for equivocation.
+//!
 //! The node keeps its [`RECENT_CHECKPOINTS`] latest notes. `GET /v1/audit/checkpoint` serves
 //! the latest, or with `?min_cosigners=K` the latest that K witnesses cosigned; an auditor
 //! verifies an export against it offline with `ossa audit verify FILE --checkpoint NOTE
@@ -111,7 +119,8 @@ pub fn audit_origin(federation: &str, org: &str) -> String {
     format!("{federation}/{org}")
 }
 
-/// Signs checkpoints as configured, for as long as the node runs.
+/// Signs checkpoints as configured and keeps the audit log's tail written, for as long as the
+/// node runs.
 pub async fn run_checkpointer(node: Arc<NodeContext>, every_entries: u64, interval: Duration) {
     let origin = audit_origin(&node.federation, &node.org);
     let fork = std::env::var(FORK_HOOK_ENV).is_ok_and(|v| v == "1");
@@ -120,9 +129,12 @@ pub async fn run_checkpointer(node: Arc<NodeContext>, every_entries: u64, interv
     let mut tick = tokio::time::interval(POLL);
     loop {
         tick.tick().await;
-        let head = node.audit.tree_head();
-        let grown = head.size.saturating_sub(node.checkpoints.latest_size().unwrap_or(0));
-        if grown > 0 && (grown >= every_entries || last_signed.elapsed() >= interval) {
+        let grown = node.audit.len().saturating_sub(node.checkpoints.latest_size().unwrap_or(0));
+        let due = grown > 0 && (grown >= every_entries || last_signed.elapsed() >= interval);
+        let Some(durable) = write_tail(&node, due).await else {
+            continue;
+        };
+        if let Some(head) = durable {
             sign_and_publish(&node, &origin, head, fork).await;
             (last_signed, last_published) = (Instant::now(), Instant::now());
         } else if last_published.elapsed() >= REPUBLISH_PERIOD {
@@ -131,6 +143,34 @@ pub async fn run_checkpointer(node: Arc<NodeContext>, every_entries: u64, interv
                 crate::witness::publish_checkpoint(&node, note).await;
             }
             last_published = Instant::now();
+        }
+    }
+}
+
+/// Writes the audit log's tail to sled, on the blocking pool; with `flush`, also fsyncs and
+/// returns the durable tree head. `None` when the write failed (logged).
+async fn write_tail(node: &NodeContext, flush: bool) -> Option<Option<ossa_audit::TreeHead>> {
+    let audit = node.audit.clone();
+    let written =
+        tokio::task::spawn_blocking(
+            move || {
+                if flush {
+                    audit.flush().map(Some)
+                } else {
+                    audit.persist().map(|()| None)
+                }
+            },
+        )
+        .await;
+    match written {
+        Ok(Ok(durable)) => Some(durable),
+        Ok(Err(err)) => {
+            tracing::warn!(%err, "cannot write the audit log's tail");
+            None
+        }
+        Err(err) => {
+            tracing::warn!(%err, "audit log write task failed");
+            None
         }
     }
 }

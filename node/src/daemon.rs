@@ -90,10 +90,10 @@ impl NodeContext {
 
     /// Appends `draft` to the audit log from async code, on tokio's blocking pool.
     ///
-    /// [`AuditLog::append`] blocks: it writes to sled and, with group commit, may wait on a
-    /// condition variable for another thread's write. Run there, appends arriving together are
-    /// audited together instead of stalling the few runtime threads one at a time. A panic in
-    /// the append comes back as [`AuditError::Storage`].
+    /// [`AuditLog::append`] can block: the append that fills the log's tail writes it to sled
+    /// (a thousand entries in one write), and appends from other tasks wait on the log's lock
+    /// meanwhile. Run there, that write never stalls a runtime thread. A panic in the append
+    /// comes back as [`AuditError::Storage`].
     pub async fn audit_append(&self, draft: EntryDraft) -> Result<AuditEntry, AuditError> {
         let audit = self.audit.clone();
         tokio::task::spawn_blocking(move || audit.append(draft)).await.map_err(AuditError::storage)?
@@ -224,6 +224,8 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     if let Err(err) = node.consensus.raft.shutdown().await {
         tracing::warn!(%err, "raft did not shut down cleanly");
     }
+    let audit = node.audit.clone();
+    tokio::task::spawn_blocking(move || audit.flush()).await?.context("cannot write the audit log")?;
     db.flush_async().await?;
     Ok(())
 }

@@ -44,6 +44,7 @@ fn append_links_the_chain_and_moves_the_head() {
 fn leaf_hash_is_recomputed_from_stored_bytes() {
     let log = AuditLog::open(MemoryAuditStore::new()).expect("open");
     let a = log.append(draft(0, Some(3))).expect("append");
+    log.persist().expect("persist");
     let record = log.store.get(0).expect("get").expect("stored");
     assert_eq!(a.leaf_hash, hex::encode(entry::leaf_hash(&record)));
 }
@@ -132,7 +133,8 @@ fn open_detects_a_corrupted_last_entry() {
     let log = AuditLog::open(store).expect("open");
     log.append(draft(0, None)).expect("append");
     log.append(draft(1, None)).expect("append");
-    let store = log.store;
+    log.persist().expect("persist");
+    let store = log.store.clone();
     let mut record = store.get(1).expect("get").expect("stored");
     let last = record.len() - 40; // inside the payload
     record[last] ^= 1;
@@ -145,13 +147,136 @@ fn open_detects_a_missing_last_entry() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = sled_db(&dir);
     let log = AuditLog::open(SledAuditStore::open(&db).expect("store")).expect("open");
-    log.append(draft(0, None)).expect("append");
-    log.append(draft(1, None)).expect("append");
+    for i in 0..2 {
+        log.append(draft(i, None)).expect("append");
+        log.persist().expect("persist");
+    }
     drop(log);
-    // Each append is a chunk of its own: removing the second removes the last entry.
+    // Each append was written alone, so is a chunk of its own: removing the second removes
+    // the last entry.
     db.open_tree("audit_chunks").expect("tree").remove(1u64.to_be_bytes()).expect("remove").expect("was there");
     let reopened = AuditLog::open(SledAuditStore::open(&db).expect("store"));
     assert!(matches!(reopened, Err(AuditError::Corrupt(_))));
+}
+
+#[test]
+fn single_appends_wait_in_the_tail_until_it_is_full() {
+    let log = AuditLog::open(MemoryAuditStore::new()).expect("open");
+    let full = TAIL_MAX_ENTRIES as u64;
+    for i in 0..full {
+        log.append(draft(i, None)).expect("append");
+    }
+    assert_eq!(log.store.next_index().expect("stored"), 0, "a full tail is not written yet");
+    assert_eq!(log.len(), full, "the tail's entries are in the log");
+    log.append(draft(full, None)).expect("append");
+    assert_eq!(log.store.next_index().expect("stored"), full + 1, "one write took the tail and the new entry");
+    log.append(draft(full + 1, None)).expect("append");
+    let head = log.tree_head();
+    assert_eq!(log.entries(full + 1, 1).expect("read")[0].actor, draft(full + 1, None).actor, "reads see the tail");
+    assert_eq!(log.store.next_index().expect("stored"), full + 2, "a read that reaches the tail writes it");
+    assert_eq!(log.root(full + 2).expect("root"), head.root);
+}
+
+#[test]
+fn dropping_the_log_writes_its_tail() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = sled_db(&dir);
+    let head = {
+        let log = AuditLog::open(SledAuditStore::open(&db).expect("store")).expect("open");
+        for i in 0..5 {
+            log.append(draft(i, None)).expect("append");
+        }
+        log.tree_head()
+    };
+    let reopened = AuditLog::open(SledAuditStore::open(&db).expect("store")).expect("reopen");
+    assert_eq!(reopened.tree_head(), head);
+}
+
+#[test]
+fn flush_returns_the_head_it_made_durable() {
+    let log = AuditLog::open(MemoryAuditStore::new()).expect("open");
+    log.append_batch(vec![draft(0, None), draft(1, None)]).expect("batch");
+    log.append(draft(2, None)).expect("append");
+    let flushed = log.flush().expect("flush");
+    assert_eq!(flushed, log.tree_head());
+    assert_eq!(log.store.next_index().expect("stored"), flushed.size);
+}
+
+/// A memory store whose writes fail while `failing` is set.
+#[derive(Default)]
+struct FlakyStore {
+    inner: MemoryAuditStore,
+    failing: std::sync::atomic::AtomicBool,
+}
+
+impl FlakyStore {
+    fn check(&self) -> Result<(), AuditError> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(AuditError::Corrupt("disk on fire".into()));
+        }
+        Ok(())
+    }
+}
+
+impl AuditStore for FlakyStore {
+    fn append_with_nodes(&self, i: u64, r: &[u8], n: &[(NodeId, Hash)], m: &[(&str, &[u8])]) -> Result<(), AuditError> {
+        self.check()?;
+        self.inner.append_with_nodes(i, r, n, m)
+    }
+    fn append_batch(&self, r: &[(u64, &[u8])], n: &[(NodeId, Hash)], m: &[(&str, &[u8])]) -> Result<(), AuditError> {
+        self.check()?;
+        self.inner.append_batch(r, n, m)
+    }
+    fn get_node(&self, id: NodeId) -> Result<Option<Hash>, AuditError> {
+        self.inner.get_node(id)
+    }
+    fn put_nodes(&self, nodes: &[(NodeId, Hash)]) -> Result<(), AuditError> {
+        self.check()?;
+        self.inner.put_nodes(nodes)
+    }
+    fn get(&self, index: u64) -> Result<Option<Vec<u8>>, AuditError> {
+        self.inner.get(index)
+    }
+    fn last(&self) -> Result<Option<(u64, Vec<u8>)>, AuditError> {
+        self.inner.last()
+    }
+    fn range(&self, start: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, AuditError> {
+        self.inner.range(start, limit)
+    }
+    fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, AuditError> {
+        self.inner.get_meta(key)
+    }
+    fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), AuditError> {
+        self.check()?;
+        self.inner.put_meta(key, value)
+    }
+    fn flush(&self) -> Result<(), AuditError> {
+        self.check()
+    }
+}
+
+#[test]
+fn a_failed_write_keeps_the_tail_and_refuses_appends_once_it_is_full() {
+    let log = AuditLog::open(FlakyStore::default()).expect("open");
+    log.append(draft(0, None)).expect("append");
+    log.store.failing.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(log.persist().is_err() && log.flush().is_err(), "the write fails");
+    assert!(log.append_batch(vec![draft(1, None)]).is_err(), "a batch is written at once, so fails");
+    assert!(log.root(1).is_err(), "a read that needs the tail written fails");
+    assert_eq!(log.len(), 1, "the failed batch appended nothing");
+    let full = TAIL_MAX_ENTRIES as u64;
+    for i in 1..full {
+        log.append(draft(i, None)).expect("room in the tail");
+    }
+    let before = (log.tree_head(), log.head());
+    assert!(log.append(draft(full, None)).is_err(), "a full tail that cannot be written refuses appends");
+    assert_eq!((log.tree_head(), log.head()), before, "the refused append changed nothing");
+    log.store.failing.store(false, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(log.flush().expect("the store works again"), before.0);
+    assert_eq!(log.store.inner.next_index().expect("stored"), full, "every acknowledged append was written");
+    let mut out = Vec::new();
+    log.export("node-a", &mut out).expect("export");
+    assert_eq!(crate::verify_export(&out[..]).expect("verifies").entries, full);
 }
 
 #[test]
@@ -217,6 +342,7 @@ fn assert_batches_match_single_appends<S: AuditStore>(
     assert_eq!(batched.head(), single.head());
     assert_eq!(batched.last_raft_index(), single.last_raft_index());
     assert_eq!(batched.tree_head(), single.tree_head());
+    single.persist().expect("the single appends' tail written");
     let len = usize::try_from(n).expect("small");
     assert_eq!(batched.store.range(0, len + 1).expect("range"), single.store.range(0, len + 1).expect("range"));
     for key in [META_HEAD, META_RAFT, META_FORMAT] {
@@ -269,6 +395,7 @@ fn sled_batches_match_single_appends_and_survive_reopen() {
 fn a_batch_with_a_bad_draft_appends_nothing() {
     let log = AuditLog::open(MemoryAuditStore::new()).expect("open");
     log.append(draft(0, Some(1))).expect("append");
+    log.persist().expect("persist");
     let before = (log.tree_head(), log.head(), log.last_raft_index());
     let mut bad = draft(2, None);
     bad.actor = "a".repeat(MAX_ACTOR_LEN + 1);

@@ -11,8 +11,9 @@
 //! (`SUBPROOF`) literally, lowest hash first, and are checked by [`crate::verify_inclusion`]
 //! and [`crate::verify_consistency`].
 //!
-//! Nodes are never rewritten and a size `<= len()` only touches nodes that were written
-//! before the head moved past it, so reads need no lock. On open, [`load`] reads the frontier
+//! Each read first makes sure the store holds the entries of the size asked for (writing the
+//! log's tail if it does not). Nodes are never rewritten, and a size the store holds only
+//! touches nodes already written, so the reads themselves need no lock. On open, [`load`] reads the frontier
 //! of the current size and checks it against the last entry, and [`rebuild`] builds the tree
 //! of a store that predates it.
 
@@ -29,20 +30,20 @@ const REBUILD_BATCH: usize = 4096;
 impl<S: AuditStore> AuditLog<S> {
     /// The current tree size (number of entries) and root, from memory.
     pub fn tree_head(&self) -> TreeHead {
-        let head = self.lock();
+        let head = &self.lock().head;
         TreeHead { size: head.len, root: head.frontier.root() }
     }
 
     /// The Merkle root of the first `size` entries (`size <= len()`).
     pub fn root(&self, size: u64) -> Result<Hash, AuditError> {
-        self.check_size(size)?;
+        self.stored_up_to(size)?;
         self.range_hash(0, size)
     }
 
     /// The inclusion proof of entry `index` in the tree of the first `size` entries: sibling
     /// hashes from the leaf up (RFC 9162 §2.1.3.1).
     pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, AuditError> {
-        self.check_size(size)?;
+        self.stored_up_to(size)?;
         if index >= size {
             return Err(AuditError::InvalidRange(format!("entry {index} is not in a tree of size {size}")));
         }
@@ -54,7 +55,7 @@ impl<S: AuditStore> AuditLog<S> {
     /// The consistency proof between the trees of the first `from` and the first `to`
     /// entries (RFC 9162 §2.1.4.1); empty when `from` is 0 or equals `to`.
     pub fn consistency_proof(&self, from: u64, to: u64) -> Result<Vec<Hash>, AuditError> {
-        self.check_size(to)?;
+        self.stored_up_to(to)?;
         if from > to {
             return Err(AuditError::InvalidRange(format!("consistency from size {from} to smaller size {to}")));
         }
@@ -63,14 +64,6 @@ impl<S: AuditStore> AuditLog<S> {
             self.subproof(from, 0, to, true, &mut proof)?;
         }
         Ok(proof)
-    }
-
-    fn check_size(&self, size: u64) -> Result<(), AuditError> {
-        let len = self.len();
-        if size > len {
-            return Err(AuditError::InvalidRange(format!("tree size {size} is past the log's {len} entries")));
-        }
-        Ok(())
     }
 
     /// `PATH(m, D[start:end])`, appended to `out` lowest first.

@@ -227,8 +227,7 @@ pub(super) async fn authorize_request(
         }),
         raft_index: None,
     };
-    // On the blocking pool, so that decisions arriving together are audited together (the
-    // log's group commit: one sled write for the appends that queue during the one before).
+    // On the blocking pool: the append that fills the log's tail writes it to sled.
     if let Err(err) = node.audit_append(draft).await {
         // A decision that cannot be audited is not given.
         return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "audit_failed", err.to_string()));

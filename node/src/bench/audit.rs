@@ -8,8 +8,8 @@
 //!    [`SledAuditStore`]), each call timed.
 //! 2. **Concurrent appends**: the same number of entries appended one at a time by each of
 //!    `--writers` threads at once to another fresh sled log, each call timed: how a node's
-//!    request handlers append policy decisions under load. Appends that arrive while a write
-//!    is under way share the next one (the log's group commit).
+//!    request handlers append policy decisions under load. They take turns on the log's lock;
+//!    the one that fills the tail writes it.
 //! 3. **Batched appends**: the same number of entries through [`AuditLog::append_batch`] calls
 //!    of `--batch` entries on another fresh sled log, each call timed.
 //! 4. **Verification**: a log of `--verify-entries` entries is exported to a file as `ossa
@@ -23,16 +23,19 @@
 //! In the append phases a C2SP checkpoint of the tree head is signed with an ed25519 org key
 //! as the node's checkpointer signs them: whenever the log has grown by
 //! `--checkpoint-entries` entries, or `--checkpoint-interval-ms` has passed since the last
-//! one and it grew at all, and once at the end. Drafts (payloads like the node's
+//! one and it grew at all, and once at the end; each time the log is flushed first (tail
+//! written, fsync) and the durable head signed. Drafts (payloads like the node's
 //! `policy.decision` entries) are built outside the timed calls. The rate of an append phase
 //! is its entries over the time spent in the appends, the checkpoint signatures and one final
 //! `AuditLog::flush`.
 //!
-//! Durability: an append returns once its entry is written to sled (one atomic sled write
-//! per append, per group commit or per batch), without fsync; sled's background flusher
-//! fsyncs every 500 ms (sled's default, which the node uses), and `AuditLog::flush` fsyncs on
-//! demand. That is the node's audit log durability too: an entry reaches the disk within
-//! about 500 ms of its append, and every entry appended before a flush survives a crash.
+//! Durability: a single append returns once its entry is in the log's tail, which goes to
+//! sled in one atomic write per [`ossa_audit::log::TAIL_MAX_ENTRIES`] entries (a batch is
+//! written at once, with the tail); sled's background flusher fsyncs every 500 ms (sled's
+//! default, which the node uses), and `AuditLog::flush` writes the tail and fsyncs on demand.
+//! The node's audit log is as durable, and its checkpointer also writes the tail every 50 ms:
+//! an entry reaches the disk within about 500 ms of its append, and every entry appended
+//! before a flush survives a crash.
 
 use std::fs::File;
 use std::io::BufReader;
@@ -258,7 +261,7 @@ fn concurrent_appends(
     busy += signer.finish(log, log.len())?;
     let setup = format!(
         "{total} entries appended one at a time (AuditLog::append) by {writers} threads at once to a sled AuditLog \
-         (group commit: appends arriving during a write share the next one); {}; {}",
+         (taking turns on the log's lock); {}; {}",
         signer.describe(),
         flush_words()
     );
@@ -414,7 +417,7 @@ impl<'a> Signer<'a> {
 
     fn sign(&mut self, log: &AuditLog<SledAuditStore>) -> anyhow::Result<Duration> {
         let t = Instant::now();
-        let head = log.tree_head();
+        let head = log.flush()?;
         let note = sign_checkpoint(&Checkpoint::new(ORIGIN, head), ORIGIN, self.key)?;
         let took = t.elapsed();
         self.last = Some(note);
@@ -428,7 +431,8 @@ impl<'a> Signer<'a> {
     fn describe(&self) -> String {
         let each = if self.signed > 0 { micros(self.time) / self.signed as f64 } else { 0.0 };
         format!(
-            "{} C2SP checkpoints signed (one per {} entries or {} ms and one at the end, {each:.0} us each)",
+            "{} C2SP checkpoints signed (one per {} entries or {} ms and one at the end, each after a flush with \
+             fsync: {each:.0} us each)",
             self.signed,
             self.every,
             self.interval.as_millis()
@@ -437,9 +441,13 @@ impl<'a> Signer<'a> {
 }
 
 /// What the append figures say about fsync.
-fn flush_words() -> &'static str {
-    "each append returns once written to sled, without fsync (sled's background flusher fsyncs every 500 ms); \
-     the rate includes one final AuditLog::flush (fsync)"
+fn flush_words() -> String {
+    format!(
+        "an append returns once in the log (a single append in its tail, written to sled {} entries at a time; a \
+         batch written at once), without fsync (sled's background flusher fsyncs every 500 ms); the rate includes \
+         one final AuditLog::flush (fsync)",
+        ossa_audit::log::TAIL_MAX_ENTRIES
+    )
 }
 
 /// The `i`-th draft: a policy decision, shaped like the node's `policy.decision` entries.

@@ -133,20 +133,21 @@ enum BenchCommand {
     /// In a scratch directory (removed at the end), appends --entries entries to a fresh audit
     /// log on the node's sled engine one at a time from one thread (`audit-append`), then as
     /// many one at a time from --writers threads at once, as a node's request handlers append
-    /// under load (`audit-append-concurrent`; appends that arrive during a write share the
-    /// next one: group commit), then as many in batches of --batch entries, each batch one
-    /// atomic sled write (`audit-append-batch`; its latencies are per batch), signing a C2SP
-    /// checkpoint every --checkpoint-entries entries or --checkpoint-interval-ms as a node
-    /// does. Then a log of --verify-entries entries is exported to a file as `ossa audit
+    /// under load (`audit-append-concurrent`; single appends gather in the log's tail, which
+    /// goes to sled 1,024 entries at a time), then as many in batches of --batch entries, each
+    /// batch one atomic sled write (`audit-append-batch`; its latencies are per batch),
+    /// signing a C2SP checkpoint every --checkpoint-entries entries or
+    /// --checkpoint-interval-ms as a node does. Then a log of --verify-entries entries is exported to a file as `ossa audit
     /// export` writes it, and its verification as `ossa audit verify` does it is timed
     /// --verify-runs times (`audit-verify`; latencies are per whole verification). That log is
     /// the batched sled log if it is long enough (all of it is exported), else an in-memory log
     /// of the same entries: the export does not depend on the engine, and filling sled to a
     /// million entries takes minutes.
     ///
-    /// Durability: an append returns once it is written to sled, without fsync, on the node
-    /// too; sled's background flusher fsyncs every 500 ms, and the append rates include one
-    /// final fsync of the log. Progress goes to stderr.
+    /// Durability, as on the node: an append returns once it is in the log (a single append
+    /// in its tail, a batch written to sled), without fsync; sled's background flusher fsyncs
+    /// every 500 ms, each checkpoint is signed after a flush (fsync), and the append rates
+    /// include one final flush. Progress goes to stderr.
     Audit {
         /// Entries appended in each append phase (200,000 keeps the default run within about a
         /// minute on sled).

@@ -12,7 +12,7 @@ use ossa_audit::{
 use prost::Message;
 
 use super::evidence::Evidence;
-use super::{decode_hashes, log_owner, publish};
+use super::{decode_hashes, log_owner, publish, LogKey};
 use crate::checkpoints::audit_origin;
 use crate::clock::now_ms;
 use crate::daemon::NodeContext;
@@ -223,13 +223,22 @@ fn record(node: &NodeContext, signed: &Signed, other: &str, kind: &str) -> bool 
 fn on_cosigned(node: &NodeContext, note: &str) -> Result<MessageAcceptance, Refusal> {
     let signed = signed_by_member(node, note)?;
     let mut parsed = parse_note(note).map_err(|e| refuse("malformed", e.to_string()))?;
-    let registry = node.consensus.registry.read().registry.clone();
-    parsed.signatures.retain(|line| {
-        line.name == signed.origin
-            || log_owner(&registry, &node.federation, &line.name).is_some_and(|(org, keys)| {
-                org != signed.org && keys.iter().any(|(_, key)| verify_cosignature(note, &line.name, key).is_ok())
-            })
-    });
+    // Each cosigning line's member keys, looked up under the registry's lock; checked after.
+    let candidates: Vec<(String, Vec<LogKey>)> = {
+        let registry = &node.consensus.registry.read().registry;
+        let keys_of = |name: &str| {
+            let (org, keys) = log_owner(registry, &node.federation, name)?;
+            (org != signed.org).then_some(keys)
+        };
+        let lines = parsed.signatures.iter().filter(|line| line.name != signed.origin);
+        lines.filter_map(|line| Some((line.name.clone(), keys_of(&line.name)?))).collect()
+    };
+    let verified: Vec<String> = candidates
+        .into_iter()
+        .filter(|(name, keys)| keys.iter().any(|(_, key)| verify_cosignature(note, name, key).is_ok()))
+        .map(|(name, _)| name)
+        .collect();
+    parsed.signatures.retain(|line| line.name == signed.origin || verified.contains(&line.name));
     let cosigners = parsed.signatures.iter().filter(|line| line.name != signed.origin).count();
     if cosigners == 0 {
         return Err(refuse("no_known_cosigner", "no cosignature by a known member verifies"));

@@ -16,6 +16,7 @@ fn log_of(n: u64) -> AuditLog<MemoryAuditStore> {
     for i in 0..n {
         log.append(draft(i)).expect("append");
     }
+    log.persist().expect("every entry in the store");
     log
 }
 
@@ -114,7 +115,7 @@ fn a_chain_only_store_gets_its_tree_on_open() {
     assert_eq!(upgraded.tree_head(), log.tree_head());
     assert_eq!(upgraded.inclusion_proof(17, 300).expect("proof"), log.inclusion_proof(17, 300).expect("proof"));
     assert_eq!(upgraded.store.get_meta(META_FORMAT).expect("meta"), Some(vec![STORE_FORMAT]));
-    let reopened = AuditLog::open(upgraded.store).expect("reopen");
+    let reopened = AuditLog::open(upgraded.store.clone()).expect("reopen");
     assert_eq!(reopened.tree_head(), log.tree_head());
 }
 
@@ -132,7 +133,7 @@ fn a_store_with_every_node_is_read_as_it_is_and_relabelled() {
     log.store.put_meta(META_FORMAT, &[2]).expect("format 2");
     let head = log.tree_head();
     let proof = log.inclusion_proof(17, 300).expect("proof");
-    let reopened = AuditLog::open(log.store).expect("open");
+    let reopened = AuditLog::open(log.store.clone()).expect("open");
     assert_eq!((reopened.tree_head(), reopened.inclusion_proof(17, 300).expect("proof")), (head, proof));
     assert_eq!(reopened.store.get_meta(META_FORMAT).expect("meta"), Some(vec![STORE_FORMAT]));
 }
@@ -155,15 +156,15 @@ fn open_detects_damaged_tree_nodes() {
     for damaged in [NodeId { level: 9, index: 0 }, NodeId { level: 8, index: 2 }] {
         let log = log_of(769);
         log.store.put_nodes(&[(damaged, [0xee; 32])]).expect("damage");
-        assert!(matches!(AuditLog::open(log.store), Err(AuditError::Corrupt(_))), "{damaged:?}");
+        assert!(matches!(AuditLog::open(log.store.clone()), Err(AuditError::Corrupt(_))), "{damaged:?}");
     }
     // 3072 = 2048 + 1024: the spine of (10, 2) reads its stored sibling (8, 10).
     let log = log_of(3072);
     log.store.put_nodes(&[(NodeId { level: 8, index: 10 }, [0xee; 32])]).expect("damage");
-    assert!(matches!(AuditLog::open(log.store), Err(AuditError::Corrupt(_))));
+    assert!(matches!(AuditLog::open(log.store.clone()), Err(AuditError::Corrupt(_))));
     // Nodes below level 8 are computed from the records, never read from the store.
     let log = log_of(13);
     log.store.put_nodes(&[(NodeId { level: 3, index: 0 }, [0xee; 32])]).expect("ignored");
     let head = log.tree_head();
-    assert_eq!(AuditLog::open(log.store).expect("open").tree_head(), head);
+    assert_eq!(AuditLog::open(log.store.clone()).expect("open").tree_head(), head);
 }
