@@ -335,14 +335,22 @@ impl AuditStore for SledAuditStore {
 /// How long [`open_sled`] waits for a lock held by an earlier handle of the same database.
 const SLED_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Opens the sled database at `path`, waiting up to ten seconds while the lock file is still
+/// Bytes of sled's page cache. sled's default is 1 GiB, which a node's database (Raft log,
+/// registry, an audit log that only grows) would fill over time; 64 MiB holds the working set
+/// (the log's recent chunks and upper tree nodes, the registry) and keeps a node's memory
+/// bounded whatever the length of its history.
+pub const SLED_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Opens the sled database at `path` with a [`SLED_CACHE_BYTES`] page cache and sled's default
+/// background flush (every 500 ms), waiting up to ten seconds while the lock file is still
 /// held. sled releases its lock from a background thread some time after the last handle is
 /// dropped, so a database reopened in the same process (a restart in a test, a component
 /// reopening its store) can briefly find it locked.
 pub fn open_sled(path: &std::path::Path) -> Result<sled::Db, sled::Error> {
     let deadline = std::time::Instant::now() + SLED_LOCK_WAIT;
+    let config = sled::Config::new().path(path).cache_capacity(SLED_CACHE_BYTES);
     loop {
-        match sled::open(path) {
+        match config.open() {
             Err(sled::Error::Io(e))
                 if e.to_string().contains("could not acquire lock") && std::time::Instant::now() < deadline =>
             {

@@ -41,6 +41,14 @@ async fn a_short_seeded_chaos_run_loses_no_acknowledged_write() {
     assert!(acknowledged > 10, "the clients got writes through: {acknowledged}");
     assert_eq!(report["verdict"]["violations"], serde_json::json!([]));
     assert_eq!(report["verdict"]["acknowledged"].as_u64(), Some(acknowledged as u64));
+    assert_every_fault_healed_by_itself(&report);
+}
+
+/// Every fault's node was ready and caught up again with nothing done but ending the fault.
+fn assert_every_fault_healed_by_itself(report: &Value) {
+    for fault in report["faults"].as_array().expect("faults") {
+        assert!(fault["recovered_after_ms"].is_u64(), "did not recover by itself: {fault}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -48,4 +56,5 @@ async fn a_short_seeded_chaos_run_loses_no_acknowledged_write() {
 async fn a_long_soak_loses_no_acknowledged_write() {
     let report = chaos_run(2026, 30, 300).await;
     assert_eq!(report["verdict"]["violations"], serde_json::json!([]));
+    assert_every_fault_healed_by_itself(&report);
 }

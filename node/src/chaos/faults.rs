@@ -33,6 +33,10 @@ pub struct Fault {
     pub node: usize,
     /// `kill` (SIGKILL, then restart) or `pause` (SIGSTOP, then SIGCONT).
     pub kind: FaultKind,
+    /// How long after the fault ended the node was ready and caught up, by itself (ms); `None`
+    /// if it was not within a minute, or the fault has not run (see [`super::recovery`]).
+    #[serde(default)]
+    pub recovered_after_ms: Option<u64>,
 }
 
 /// Kinds of fault.
@@ -58,7 +62,7 @@ pub fn schedule(seed: u64, count: usize, duration: Duration, nodes: usize) -> Ve
             let for_ms = rng.gen_range(slot / 3..=slot * 2 / 3).max(1);
             let at_ms = start + i * slot + rng.gen_range(0..=(slot - for_ms).max(1) - 1);
             let kind = [FaultKind::Kill, FaultKind::Pause, FaultKind::Partition][rng.gen_range(0..3)];
-            Fault { at_ms, for_ms, node: rng.gen_range(0..nodes), kind }
+            Fault { at_ms, for_ms, node: rng.gen_range(0..nodes), kind, recovered_after_ms: None }
         })
         .collect()
 }
@@ -70,7 +74,8 @@ fn signal(pid: u32, signal: Signal) {
     }
 }
 
-/// Applies `schedule` to the testnet, in real time; returns the faults applied.
+/// Applies `schedule` to the testnet, in real time; returns the faults applied, each with how
+/// long its node took to recover by itself.
 pub async fn run(
     dir: &Path,
     manifest: &mut TestnetManifest,
@@ -79,6 +84,7 @@ pub async fn run(
 ) -> anyhow::Result<Vec<Fault>> {
     let exe = std::env::current_exe()?;
     let started = Instant::now();
+    let mut recoveries = Vec::with_capacity(schedule.len());
     for fault in schedule {
         tokio::time::sleep_until((started + Duration::from_millis(fault.at_ms)).into()).await;
         let org = manifest.nodes[fault.node].org.clone();
@@ -98,8 +104,13 @@ pub async fn run(
             FaultKind::Pause => signal(pid, Signal::SIGCONT),
             FaultKind::Partition => isolate(manifest, None).await?,
         }
+        recoveries.push(super::recovery::watch(manifest, fault.node));
     }
-    Ok(schedule.to_vec())
+    let mut applied = schedule.to_vec();
+    for (fault, recovery) in applied.iter_mut().zip(recoveries) {
+        fault.recovered_after_ms = recovery.await.ok().flatten();
+    }
+    Ok(applied)
 }
 
 /// Cuts node `cut` off from every other node, both ways; `None` heals every link. A node that

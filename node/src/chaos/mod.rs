@@ -12,17 +12,21 @@
 //!    (`workload`) and record which were acknowledged (HTTP 201: committed by a quorum) and
 //!    which are uncertain (timeouts, cut connections); a sampler records the (term, leader)
 //!    pairs every node reports.
-//! 3. Healing: every block list is cleared, every paused node resumed and every killed node
-//!    restarted; the run waits
-//!    until all nodes are ready and have applied the same Raft index.
-//! 4. [`collect`] reads every node's tenants and audit export, and [`checker::check`] judges
+//! 3. After each fault ends, [`recovery`] times how long its node takes to be ready and caught
+//!    up with nothing more done: the run prints, per fault class, how many recovered by
+//!    themselves, and each fault in the report carries its `recovered_after_ms`.
+//! 4. Healing: every block list is cleared, every paused node resumed and every killed node
+//!    restarted (a no-op when all recovered); the run waits until all nodes are ready and
+//!    have applied the same Raft index.
+//! 5. [`collect`] reads every node's tenants and audit export, and [`checker::check`] judges
 //!    them against the history. The history and verdict are written to `DIR/chaos.json`;
-//!    `ossa testnet check` repeats steps 3-4 on the current state with that history.
+//!    `ossa testnet check` repeats steps 4-5 on the current state with that history.
 //!
 //! Nodes are touched only by the pids recorded in `DIR/testnet.json`.
 
 pub mod checker;
 mod faults;
+mod recovery;
 mod workload;
 
 use std::collections::BTreeMap;
@@ -89,6 +93,9 @@ pub async fn chaos(dir: &Path, options: ChaosOptions, progress: Progress) -> any
     ));
     let workload = workload::start(&manifest, options.clients, options.seed, options.duration)?;
     let applied = faults::run(dir, &mut manifest, &schedule, progress).await?;
+    for line in recovery::summary(&applied) {
+        progress.line(format_args!("self-healing: {line}"));
+    }
     let history = workload.finish().await;
     progress.line(format_args!(
         "writes: {} acknowledged, {} uncertain; healing",

@@ -621,8 +621,11 @@ enum TestnetCommand {
         dir: PathBuf,
     },
     /// Put faults on a running testnet while clients write, heal it, and check it: `kill -9`
-    /// then restart, or SIGSTOP then SIGCONT, one node at a time, drawn from --seed. Writes the
-    /// history and verdict to DIR/chaos.json; exits non-zero on any violation.
+    /// then restart, SIGSTOP then SIGCONT, or a partition that cuts a node off (an
+    /// admission-level block list on both sides), one node at a time, drawn from --seed. After
+    /// each fault it times how long the node takes to be ready and caught up by itself, and
+    /// prints per fault class how many recovered so. Writes the history, the faults and the
+    /// verdict to DIR/chaos.json; exits non-zero on any violation.
     Chaos {
         /// Directory of the testnet.
         #[arg(long, default_value = "testnet")]
