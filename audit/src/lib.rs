@@ -58,7 +58,7 @@ pub use log::AuditLog;
 pub use merkle::{node_hash, NodeId, TreeHead, EMPTY_ROOT};
 pub use note::{parse_note, Note, NoteError, MAX_NOTE_LEN};
 pub use proof::{verify_consistency, verify_inclusion, ProofError};
-pub use sled_store::{open_sled, SledAuditStore};
+pub use sled_store::{open_sled, SledAuditStore, SLED_CACHE_BYTES};
 pub use store::{AuditStore, MemoryAuditStore};
 pub use tlog_proof::{prove_entry, verify_tlog_proof, ProvenEntry, TlogProof, TlogProofError, TrustedKey};
 pub use verify::{verify_export, verify_export_against, Problem, VerifyError, VerifyReport, MAX_LINE_LEN};

@@ -73,6 +73,28 @@ impl Default for RaftTimings {
     }
 }
 
+/// When a node snapshots its registry and how much log it keeps behind the snapshot.
+///
+/// A node builds a snapshot once `every_entries` entries were applied since its last one, then
+/// purges its log up to `keep_entries` entries before the snapshot. A follower that lags by
+/// more than the leader kept (one restarted after a long outage, a new member) is sent the
+/// leader's snapshot instead of the entries, and audits its installation
+/// (`raft.snapshot_installed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotPolicy {
+    /// Applied entries between two snapshots.
+    pub every_entries: u64,
+    /// Entries kept in the log before the last snapshot.
+    pub keep_entries: u64,
+}
+
+impl Default for SnapshotPolicy {
+    /// openraft's defaults: a snapshot every 5000 entries, 1000 kept behind it.
+    fn default() -> Self {
+        Self { every_entries: 5000, keep_entries: 1000 }
+    }
+}
+
 /// Why the consensus layer could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ConsensusError {
@@ -103,6 +125,7 @@ impl Consensus {
         node_id: NodeId,
         cluster: &str,
         timings: RaftTimings,
+        snapshots: SnapshotPolicy,
         db: &sled::Db,
         audit: Arc<AuditLog<SledAuditStore>>,
         transport: T,
@@ -112,6 +135,8 @@ impl Consensus {
             heartbeat_interval: timings.heartbeat_ms,
             election_timeout_min: timings.election_min_ms,
             election_timeout_max: timings.election_max_ms,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(snapshots.every_entries),
+            max_in_snapshot_log_to_keep: snapshots.keep_entries,
             ..Default::default()
         };
         let config = Arc::new(config.validate().map_err(|e| ConsensusError::Raft(e.to_string()))?);

@@ -9,7 +9,7 @@
 //! which [`OwnCheckpoints::add_cosignatures`] merges into the note they sign. While a member
 //! has not cosigned the latest checkpoint it is published again every 5 s.
 //!
-//! The checkpointer also keeps the audit log's tail short: every [`POLL`] it writes the
+//! The checkpointer also keeps the audit log's tail short: every poll (50 ms) it writes the
 //! entries appended one at a time since the last write to sled ([`AuditLog::persist`]), so an
 //! entry stays only in memory for at most 50 ms. Before signing it flushes the log
 //! ([`AuditLog::flush`]: the tail written, then fsync) and signs the tree head that flush

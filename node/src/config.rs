@@ -78,7 +78,8 @@ impl Default for AuditConfig {
     }
 }
 
-/// Raft timings in milliseconds (see `ossa_consensus::RaftTimings` for why these defaults).
+/// Raft timings in milliseconds (see `ossa_consensus::RaftTimings` for why these defaults) and
+/// the snapshot policy (`ossa_consensus::SnapshotPolicy`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RaftConfig {
@@ -88,13 +89,33 @@ pub struct RaftConfig {
     pub election_min_ms: u64,
     /// Upper bound of the election timeout.
     pub election_max_ms: u64,
+    /// Applied entries between two snapshots of the registry.
+    #[serde(default = "default_snapshot_every_entries")]
+    pub snapshot_every_entries: u64,
+    /// Log entries kept behind the last snapshot; a follower further behind gets the snapshot.
+    #[serde(default = "default_snapshot_keep_entries")]
+    pub snapshot_keep_entries: u64,
 }
 
 impl Default for RaftConfig {
     fn default() -> Self {
         let t = ossa_consensus::RaftTimings::default();
-        Self { heartbeat_ms: t.heartbeat_ms, election_min_ms: t.election_min_ms, election_max_ms: t.election_max_ms }
+        Self {
+            heartbeat_ms: t.heartbeat_ms,
+            election_min_ms: t.election_min_ms,
+            election_max_ms: t.election_max_ms,
+            snapshot_every_entries: default_snapshot_every_entries(),
+            snapshot_keep_entries: default_snapshot_keep_entries(),
+        }
     }
+}
+
+fn default_snapshot_every_entries() -> u64 {
+    ossa_consensus::SnapshotPolicy::default().every_entries
+}
+
+fn default_snapshot_keep_entries() -> u64 {
+    ossa_consensus::SnapshotPolicy::default().keep_entries
 }
 
 /// How peers are admitted.

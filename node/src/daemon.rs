@@ -15,7 +15,7 @@ use anyhow::{bail, Context};
 use libp2p::{identity, Multiaddr, PeerId};
 use openraft::RaftMetrics;
 use ossa_audit::{AuditEntry, AuditError, AuditLog, EntryDraft, SledAuditStore};
-use ossa_consensus::{Consensus, MemberNode, NodeId, RaftTimings};
+use ossa_consensus::{Consensus, MemberNode, NodeId, RaftTimings, SnapshotPolicy};
 use ossa_trust::{parse_org_cert_pem, pem_to_der, NodeKey, Role};
 
 use crate::admission::{node_id_of, Admission};
@@ -169,9 +169,13 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
         election_min_ms: config.raft.election_min_ms,
         election_max_ms: config.raft.election_max_ms,
     };
+    let snapshots = SnapshotPolicy {
+        every_entries: config.raft.snapshot_every_entries,
+        keep_entries: config.raft.snapshot_keep_entries,
+    };
+    let transport = Libp2pTransport::new(net.clone());
     let consensus =
-        Consensus::start(node_id, &cert.federation, timings, &db, audit.clone(), Libp2pTransport::new(net.clone()))
-            .await?;
+        Consensus::start(node_id, &cert.federation, timings, snapshots, &db, audit.clone(), transport).await?;
     let trust = crate::trust_scores::TrustService::open(&db, &cert.federation, key.clone(), config.trust.clone())?;
     let node = Arc::new(NodeContext {
         org: cert.org.clone(),

@@ -259,3 +259,55 @@ async fn testnet_up_seeds_tenants_with_a_policy_set_and_an_agent_each() {
         assert_eq!(answer.body["decision"], expected, "{principal}: {}", answer.body);
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_that_fell_behind_the_leaders_snapshot_installs_it() {
+    let _serial = SERIAL.lock().await;
+    let mut net = federation();
+    // Snapshot every 10 applied entries and keep no log behind the snapshot, on every node:
+    // restarted one at a time, so a majority is always up.
+    for i in 0..net.len() {
+        let path = net.node(i).dir.join("node.toml");
+        let config = std::fs::read_to_string(&path).expect("node.toml");
+        let config: String = config
+            .lines()
+            .map(|line| match line.split(" = ").next() {
+                Some("snapshot_every_entries") => "snapshot_every_entries = 10\n".to_owned(),
+                Some("snapshot_keep_entries") => "snapshot_keep_entries = 0\n".to_owned(),
+                _ => format!("{line}\n"),
+            })
+            .collect();
+        assert!(config.contains("snapshot_every_entries = 10"), "the testnet writes the snapshot policy: {config}");
+        std::fs::write(&path, config).expect("write node.toml");
+        net.kill(i).expect("kill");
+        net.restart(i).expect("restart");
+        net.wait_until("the restarted node is ready", SETTLE, || async {
+            net.get(i, "/ready").await.ok().filter(|a| a.status == 200)
+        })
+        .await
+        .expect("ready");
+    }
+    let leader = leader(&net, 0).await;
+    let down = (leader + 1) % net.len();
+    let behind = net.status(down).await.expect("status")["last_applied"].as_u64().expect("applied");
+    net.kill(down).expect("kill -9");
+    for k in 0..30 {
+        assert_eq!(net.create_tenant(leader, &format!("far-{k}")).await.expect("create").status, 201);
+    }
+    net.wait_until("the leader purged the entries the down node lacks", SETTLE, || async {
+        let purged = net.status(leader).await.ok()?["purged_index"].as_u64()?;
+        (purged > behind).then_some(())
+    })
+    .await
+    .expect("purged");
+
+    net.restart(down).expect("restart");
+    net.wait_until("the node that was down has every tenant", SETTLE, || async {
+        net.tenants(down).await.ok().filter(|t| t.len() == 30)
+    })
+    .await
+    .expect("caught up");
+    let export = net.get_text(down, "/v1/audit/export").await.expect("export");
+    assert!(export.contains("\"kind\":\"raft.snapshot_installed\""), "it caught up by installing a snapshot");
+    verify_audit(&net, down).await;
+}

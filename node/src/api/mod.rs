@@ -272,6 +272,12 @@ pub struct Status {
     pub term: u64,
     /// Last applied log index.
     pub last_applied: Option<u64>,
+    /// Last log index covered by this node's registry snapshot (built or installed), if any.
+    #[serde(default)]
+    pub snapshot_index: Option<u64>,
+    /// Highest log index purged from this node's Raft log (behind its snapshot), if any.
+    #[serde(default)]
+    pub purged_index: Option<u64>,
     /// Admitted and caught up (same as `/ready`).
     pub ready: bool,
     /// Members in the registry.
@@ -340,6 +346,8 @@ async fn status(State(node): Shared) -> Json<Status> {
         leader: crate::daemon::leader_in(&raft).map(|(_, n)| n.peer_id),
         term: raft.current_term,
         last_applied: raft.last_applied.map(|l| l.index),
+        snapshot_index: raft.snapshot.map(|l| l.index),
+        purged_index: raft.purged.map(|l| l.index),
         ready: node.is_ready(),
         members,
         tenants,

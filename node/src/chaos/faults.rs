@@ -34,7 +34,7 @@ pub struct Fault {
     /// `kill` (SIGKILL, then restart) or `pause` (SIGSTOP, then SIGCONT).
     pub kind: FaultKind,
     /// How long after the fault ended the node was ready and caught up, by itself (ms); `None`
-    /// if it was not within a minute, or the fault has not run (see [`super::recovery`]).
+    /// if it was not within a minute, or the fault has not run (see the `recovery` module).
     #[serde(default)]
     pub recovered_after_ms: Option<u64>,
 }

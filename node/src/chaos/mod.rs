@@ -12,7 +12,7 @@
 //!    (`workload`) and record which were acknowledged (HTTP 201: committed by a quorum) and
 //!    which are uncertain (timeouts, cut connections); a sampler records the (term, leader)
 //!    pairs every node reports.
-//! 3. After each fault ends, [`recovery`] times how long its node takes to be ready and caught
+//! 3. After each fault ends, the `recovery` module times how long its node takes to be ready and caught
 //!    up with nothing more done: the run prints, per fault class, how many recovered by
 //!    themselves, and each fault in the report carries its `recovered_after_ms`.
 //! 4. Healing: every block list is cleared, every paused node resumed and every killed node
