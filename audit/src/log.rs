@@ -229,7 +229,7 @@ impl<S: AuditStore> AuditLog<S> {
     /// Writes the tail to the store (without fsync), so that every entry appended before is
     /// there.
     pub fn persist(&self) -> Result<(), AuditError> {
-        append_prepared(&self.store, &mut self.lock(), Vec::new(), Write::Now).map(drop)
+        write_tail(&self.store, &mut self.lock())
     }
 
     /// Makes every appended entry durable and returns the tree head they make up: when this
@@ -245,7 +245,7 @@ impl<S: AuditStore> AuditLog<S> {
     /// The head, once every entry up to it is in the store (the tail written first).
     pub(crate) fn stored_head(&self) -> Result<Head, AuditError> {
         let mut state = self.lock();
-        append_prepared(&self.store, &mut state, Vec::new(), Write::Now)?;
+        write_tail(&self.store, &mut state)?;
         Ok(state.head.clone())
     }
 
@@ -258,7 +258,7 @@ impl<S: AuditStore> AuditLog<S> {
             return Err(AuditError::InvalidRange(format!("tree size {size} is past the log's {len} entries")));
         }
         if size > len - state.tail.records.len() as u64 {
-            append_prepared(&self.store, &mut state, Vec::new(), Write::Now)?;
+            write_tail(&self.store, &mut state)?;
         }
         Ok(())
     }
@@ -332,6 +332,16 @@ fn append_prepared<S: AuditStore>(
     }
     state.head = next;
     Ok(entries)
+}
+
+/// Writes the tail, if any, to the store and empties it; a failed write keeps it.
+fn write_tail<S: AuditStore>(store: &S, state: &mut State) -> Result<(), AuditError> {
+    if state.tail.records.is_empty() {
+        return Ok(());
+    }
+    write_out(store, &state.tail, &[], &[], &state.head)?;
+    state.tail = Tail::default();
+    Ok(())
 }
 
 /// Writes `tail` then the new `records` and `nodes`, with the metadata of `head` (the head
