@@ -130,47 +130,25 @@ pub async fn run_checkpointer(node: Arc<NodeContext>, every_entries: u64, interv
     loop {
         tick.tick().await;
         let grown = node.audit.len().saturating_sub(node.checkpoints.latest_size().unwrap_or(0));
-        let due = grown > 0 && (grown >= every_entries || last_signed.elapsed() >= interval);
-        let Some(durable) = write_tail(&node, due).await else {
+        if grown > 0 && (grown >= every_entries || last_signed.elapsed() >= interval) {
+            match node.audit_blocking(|audit| audit.flush()).await {
+                Ok(durable) => {
+                    sign_and_publish(&node, &origin, durable, fork).await;
+                    (last_signed, last_published) = (Instant::now(), Instant::now());
+                }
+                Err(err) => tracing::warn!(%err, "cannot flush the audit log before a checkpoint"),
+            }
             continue;
-        };
-        if let Some(head) = durable {
-            sign_and_publish(&node, &origin, head, fork).await;
-            (last_signed, last_published) = (Instant::now(), Instant::now());
-        } else if last_published.elapsed() >= REPUBLISH_PERIOD {
+        }
+        if let Err(err) = node.audit_blocking(|audit| audit.persist()).await {
+            tracing::warn!(%err, "cannot write the audit log's tail");
+        }
+        if last_published.elapsed() >= REPUBLISH_PERIOD {
             let witnesses = node.consensus.registry.read().registry.members.len().saturating_sub(1);
             if let Some(note) = node.checkpoints.latest_with_fewer_than(witnesses) {
                 crate::witness::publish_checkpoint(&node, note).await;
             }
             last_published = Instant::now();
-        }
-    }
-}
-
-/// Writes the audit log's tail to sled, on the blocking pool; with `flush`, also fsyncs and
-/// returns the durable tree head. `None` when the write failed (logged).
-async fn write_tail(node: &NodeContext, flush: bool) -> Option<Option<ossa_audit::TreeHead>> {
-    let audit = node.audit.clone();
-    let written =
-        tokio::task::spawn_blocking(
-            move || {
-                if flush {
-                    audit.flush().map(Some)
-                } else {
-                    audit.persist().map(|()| None)
-                }
-            },
-        )
-        .await;
-    match written {
-        Ok(Ok(durable)) => Some(durable),
-        Ok(Err(err)) => {
-            tracing::warn!(%err, "cannot write the audit log's tail");
-            None
-        }
-        Err(err) => {
-            tracing::warn!(%err, "audit log write task failed");
-            None
         }
     }
 }

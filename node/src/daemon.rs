@@ -88,15 +88,23 @@ impl NodeContext {
         self.ready.load(Ordering::Relaxed)
     }
 
-    /// Appends `draft` to the audit log from async code, on tokio's blocking pool.
-    ///
-    /// [`AuditLog::append`] can block: the append that fills the log's tail writes it to sled
-    /// (a thousand entries in one write), and appends from other tasks wait on the log's lock
-    /// meanwhile. Run there, that write never stalls a runtime thread. A panic in the append
-    /// comes back as [`AuditError::Storage`].
+    /// Appends `draft` to the audit log from async code (see [`NodeContext::audit_blocking`]).
     pub async fn audit_append(&self, draft: EntryDraft) -> Result<AuditEntry, AuditError> {
+        self.audit_blocking(move |audit| audit.append(draft)).await
+    }
+
+    /// Runs `work` on the audit log from async code, on tokio's blocking pool.
+    ///
+    /// The log's calls can block on sled: an append that fills the tail writes it (a thousand
+    /// entries in one write), a read that reaches into the tail writes it first, a flush
+    /// fsyncs, and other callers wait on the log's lock meanwhile. Run there, that never stalls
+    /// a runtime thread. A panic in `work` comes back as [`AuditError::Storage`].
+    pub async fn audit_blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&AuditLog<SledAuditStore>) -> Result<T, AuditError> + Send + 'static,
+    ) -> Result<T, AuditError> {
         let audit = self.audit.clone();
-        tokio::task::spawn_blocking(move || audit.append(draft)).await.map_err(AuditError::storage)?
+        tokio::task::spawn_blocking(move || work(&audit)).await.map_err(AuditError::storage)?
     }
 }
 
@@ -228,8 +236,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<()> {
     if let Err(err) = node.consensus.raft.shutdown().await {
         tracing::warn!(%err, "raft did not shut down cleanly");
     }
-    let audit = node.audit.clone();
-    tokio::task::spawn_blocking(move || audit.flush()).await?.context("cannot write the audit log")?;
+    node.audit_blocking(|audit| audit.flush()).await.context("cannot write the audit log")?;
     db.flush_async().await?;
     Ok(())
 }

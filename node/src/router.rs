@@ -34,7 +34,7 @@ pub async fn run_router(node: Arc<NodeContext>, mut inbound: mpsc::Receiver<Inbo
                 }
                 Inbound::Sync(InboundSync { from, request, channel }) => {
                     let response = match &request.consistency {
-                        Some(proof) => crate::witness::serve_consistency(&node, proof),
+                        Some(proof) => crate::witness::serve_consistency(&node, proof).await,
                         None => {
                             tracing::debug!(peer = %from.peer_id, "serving directory sync");
                             crate::agents::sync::serve(node.agents.directory(), &request)

@@ -284,9 +284,11 @@ async fn on_equivocation(node: &Arc<NodeContext>, pair: pb::Equivocation) -> Res
     Ok(MessageAcceptance::Accept)
 }
 
-/// Answers a consistency proof request from this node's audit log.
-pub fn serve_consistency(node: &NodeContext, request: &pb::ConsistencyProofRequest) -> pb::SyncResponse {
-    let answer = match node.audit.consistency_proof(request.from_size, request.to_size) {
+/// Answers a consistency proof request from this node's audit log (on the blocking pool: the
+/// proof may first write the log's tail).
+pub async fn serve_consistency(node: &NodeContext, request: &pb::ConsistencyProofRequest) -> pb::SyncResponse {
+    let (from, to) = (request.from_size, request.to_size);
+    let answer = match node.audit_blocking(move |audit| audit.consistency_proof(from, to)).await {
         Ok(hashes) => {
             pb::ConsistencyProofResponse { hashes: hashes.iter().map(|h| h.to_vec()).collect(), error: String::new() }
         }
