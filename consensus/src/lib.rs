@@ -130,6 +130,9 @@ impl Consensus {
         audit: Arc<AuditLog<SledAuditStore>>,
         transport: T,
     ) -> Result<Self, ConsensusError> {
+        if snapshots.every_entries == 0 {
+            return Err(ConsensusError::Raft("snapshot_every_entries must be at least 1".into()));
+        }
         let config = openraft::Config {
             cluster_name: cluster.to_owned(),
             heartbeat_interval: timings.heartbeat_ms,

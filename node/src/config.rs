@@ -79,9 +79,9 @@ impl Default for AuditConfig {
 }
 
 /// Raft timings in milliseconds (see `ossa_consensus::RaftTimings` for why these defaults) and
-/// the snapshot policy (`ossa_consensus::SnapshotPolicy`).
+/// the snapshot policy (`ossa_consensus::SnapshotPolicy`). A field left out keeps its default.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RaftConfig {
     /// Leader heartbeat interval.
     pub heartbeat_ms: u64,
@@ -90,32 +90,23 @@ pub struct RaftConfig {
     /// Upper bound of the election timeout.
     pub election_max_ms: u64,
     /// Applied entries between two snapshots of the registry.
-    #[serde(default = "default_snapshot_every_entries")]
     pub snapshot_every_entries: u64,
     /// Log entries kept behind the last snapshot; a follower further behind gets the snapshot.
-    #[serde(default = "default_snapshot_keep_entries")]
     pub snapshot_keep_entries: u64,
 }
 
 impl Default for RaftConfig {
     fn default() -> Self {
         let t = ossa_consensus::RaftTimings::default();
+        let s = ossa_consensus::SnapshotPolicy::default();
         Self {
             heartbeat_ms: t.heartbeat_ms,
             election_min_ms: t.election_min_ms,
             election_max_ms: t.election_max_ms,
-            snapshot_every_entries: default_snapshot_every_entries(),
-            snapshot_keep_entries: default_snapshot_keep_entries(),
+            snapshot_every_entries: s.every_entries,
+            snapshot_keep_entries: s.keep_entries,
         }
     }
-}
-
-fn default_snapshot_every_entries() -> u64 {
-    ossa_consensus::SnapshotPolicy::default().every_entries
-}
-
-fn default_snapshot_keep_entries() -> u64 {
-    ossa_consensus::SnapshotPolicy::default().keep_entries
 }
 
 /// How peers are admitted.
@@ -253,6 +244,12 @@ mod tests {
         assert_eq!(config.bootstrap, vec!["/ip4/127.0.0.1/tcp/1".to_owned()]);
         config.save(&path).expect("save");
         assert_eq!(NodeConfig::load(&path).expect("reload"), config);
+    }
+
+    #[test]
+    fn a_partial_raft_section_keeps_the_other_defaults() {
+        let config: NodeConfig = toml::from_str("[raft]\nsnapshot_every_entries = 10\n").expect("parses");
+        assert_eq!(config.raft, RaftConfig { snapshot_every_entries: 10, ..RaftConfig::default() });
     }
 
     #[test]
