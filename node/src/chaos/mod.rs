@@ -12,9 +12,9 @@
 //!    (`workload`) and record which were acknowledged (HTTP 201: committed by a quorum) and
 //!    which are uncertain (timeouts, cut connections); a sampler records the (term, leader)
 //!    pairs every node reports.
-//! 3. After each fault ends, the `recovery` module times how long its node takes to be ready and caught
-//!    up with nothing more done: the run prints, per fault class, how many recovered by
-//!    themselves, and each fault in the report carries its `recovered_after_ms`.
+//! 3. After each fault ends, the `recovery` module times how long its node takes to be ready
+//!    and caught up with nothing more done: the run prints, per fault class, how many
+//!    recovered by themselves, and each fault in the report carries its `recovered_after_ms`.
 //! 4. Healing: every block list is cleared, every paused node resumed and every killed node
 //!    restarted (a no-op when all recovered); the run waits until all nodes are ready and
 //!    have applied the same Raft index.

@@ -10,6 +10,7 @@
 use std::time::{Duration, Instant};
 
 use super::faults::{Fault, FaultKind};
+use crate::api::Status;
 use crate::launch::TestnetManifest;
 
 /// How long a node may take to come back before it counts as not recovered by itself.
@@ -27,11 +28,12 @@ pub fn watch(manifest: &TestnetManifest, node: usize) -> tokio::task::JoinHandle
         let mut target = 0;
         for (i, api) in apis.iter().enumerate() {
             if i != node {
-                target = target.max(status(&client, api).await.map_or(0, |s| s.last_applied));
+                target = target.max(status(&client, api).await.and_then(|s| s.last_applied).unwrap_or(0));
             }
         }
         while started.elapsed() < RECOVERY_TIMEOUT {
-            if status(&client, &apis[node]).await.is_some_and(|s| s.ready && s.last_applied >= target) {
+            let status = status(&client, &apis[node]).await;
+            if status.is_some_and(|s| s.ready && s.last_applied.unwrap_or(0) >= target) {
                 return Some(started.elapsed().as_millis() as u64);
             }
             tokio::time::sleep(POLL).await;
@@ -40,15 +42,9 @@ pub fn watch(manifest: &TestnetManifest, node: usize) -> tokio::task::JoinHandle
     })
 }
 
-/// The part of `/v1/status` recovery looks at.
-struct Status {
-    ready: bool,
-    last_applied: u64,
-}
-
+/// A node's `/v1/status`, or `None` while it does not answer.
 async fn status(client: &reqwest::Client, api: &str) -> Option<Status> {
-    let body: serde_json::Value = client.get(format!("{api}/v1/status")).send().await.ok()?.json().await.ok()?;
-    Some(Status { ready: body["ready"].as_bool()?, last_applied: body["last_applied"].as_u64().unwrap_or(0) })
+    client.get(format!("{api}/v1/status")).send().await.ok()?.json().await.ok()
 }
 
 /// One line per fault class that occurred: how many of its faults recovered by themselves, and
