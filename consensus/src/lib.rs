@@ -61,9 +61,11 @@ impl Default for RaftTimings {
     /// In openraft 0.9 a follower that has had a leader waits for the leader lease (the
     /// election timeout's upper bound) plus its own election timeout (drawn once, when the node
     /// starts) before it stands, and refuses votes while its own lease runs; a vote request
-    /// must be answered within the lower bound. A leader's death is therefore noticed after
-    /// 450..600 ms of silence, and a write commits again after about `max + min(two survivors'
-    /// timeouts)`: median ~570 ms on loopback. A 60..120 ms timeout halves that (measured
+    /// must be answered within the lower bound. A leader's silence is therefore noticed after
+    /// 450..600 ms, and a write commits again after about `max + min(two survivors' timeouts)`:
+    /// median ~570 ms on loopback. (A leader whose connections close, because it died or
+    /// restarted, is replaced sooner: the node stands for election when it sees that happen.)
+    /// A 60..120 ms timeout halves that (measured
     /// median 261-271 ms) but is not the default: at 10 nodes on two busy cores, votes missed
     /// their 60 ms deadline and the federation went hundreds of terms without a leader, and
     /// across a WAN a round trip alone can take that long. The heartbeat is also openraft's

@@ -37,6 +37,7 @@ pub mod daemon;
 pub mod expiry;
 pub mod key_rotation;
 pub mod launch;
+pub mod leader_loss;
 pub mod membership;
 pub mod metrics;
 pub mod raft_glue;

@@ -72,6 +72,8 @@ pub struct Metrics {
     pub authz_decisions: Family<DecisionLabel, Counter>,
     /// When this node's org certificate expires (Unix seconds).
     pub cert_expiry: Gauge,
+    /// Elections this node stood for because the leader's connection closed.
+    pub elections_on_leader_loss: Counter,
 }
 
 /// Label set naming an authorization decision.
@@ -119,6 +121,7 @@ impl Default for Metrics {
             trust_quarantined: Family::default(),
             authz_decisions: Family::default(),
             cert_expiry: Gauge::default(),
+            elections_on_leader_loss: Counter::default(),
         };
         root.register("admission_refused", "Peers refused at admission", metrics.admission_refused.clone());
         root.register("admission_accepted", "Peers admitted", metrics.admission_accepted.clone());
@@ -177,6 +180,11 @@ impl Default for Metrics {
             "cert_expiry_timestamp_seconds",
             "When this node's org certificate expires (Unix seconds)",
             metrics.cert_expiry.clone(),
+        );
+        root.register(
+            "elections_on_leader_loss",
+            "Elections stood for because the leader's connection closed",
+            metrics.elections_on_leader_loss.clone(),
         );
         Self { registry: root, ..metrics }
     }

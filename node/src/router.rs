@@ -6,7 +6,8 @@
 //! to the component of their topic (agents, certifications, trust scores or witness), whose verdict (accept, ignore,
 //! reject) is reported to gossipsub before the message is forwarded; `/ossa/sync/1` requests
 //! go to the agent directory (records or certifications), or to the audit log for a
-//! consistency proof.
+//! consistency proof. The disconnection of an admitted peer goes to [`crate::leader_loss`], which
+//! stands for election if the peer was the Raft leader.
 
 use std::sync::Arc;
 
@@ -25,6 +26,7 @@ pub async fn run_router(node: Arc<NodeContext>, mut inbound: mpsc::Receiver<Inbo
             Inbound::Request(request) => tracing::info_span!("raft_request", peer = %request.from.org),
             Inbound::Sync(sync) => tracing::info_span!("sync_request", peer = %sync.from.org),
             Inbound::Gossip(gossip) => tracing::info_span!("gossip", topic = %gossip.topic),
+            Inbound::Disconnected(peer) => tracing::info_span!("disconnected", %peer),
         };
         let handled = async move {
             match item {
@@ -57,6 +59,7 @@ pub async fn run_router(node: Arc<NodeContext>, mut inbound: mpsc::Receiver<Inbo
                     };
                     node.net.validate(message_id, source, acceptance).await;
                 }
+                Inbound::Disconnected(peer) => crate::leader_loss::on_disconnected(&node, &peer).await,
             }
         };
         tokio::spawn(handled.instrument(span));

@@ -21,6 +21,38 @@ async fn leader(net: &Federation, asked: usize) -> usize {
     net.wait_until("a leader is known", SETTLE, || net.leader_seen_by(asked)).await.expect("leader")
 }
 
+/// Sets `[raft]` fields of every node's `node.toml` and restarts the nodes one at a time (so a
+/// majority is always up), each until it is ready again.
+async fn set_raft_config(net: &mut Federation, fields: &[(&str, &str)]) {
+    for i in 0..net.len() {
+        let path = net.node(i).dir.join("node.toml");
+        let config = std::fs::read_to_string(&path).expect("node.toml");
+        let mut set = 0;
+        let config: String = config
+            .lines()
+            .map(|line| {
+                let key = line.split(" = ").next().unwrap_or_default();
+                match fields.iter().find(|(field, _)| *field == key) {
+                    Some((field, value)) => {
+                        set += 1;
+                        format!("{field} = {value}\n")
+                    }
+                    None => format!("{line}\n"),
+                }
+            })
+            .collect();
+        assert_eq!(set, fields.len(), "the testnet writes every [raft] field: {config}");
+        std::fs::write(&path, config).expect("write node.toml");
+        net.kill(i).expect("kill");
+        net.restart(i).expect("restart");
+        net.wait_until("the restarted node is ready", SETTLE, || async {
+            net.get(i, "/ready").await.ok().filter(|a| a.status == 200)
+        })
+        .await
+        .expect("ready");
+    }
+}
+
 async fn verify_audit(net: &Federation, i: usize) -> ossa_audit::VerifyReport {
     let export = net.get_text(i, "/v1/audit/export").await.expect("export");
     ossa_audit::verify_export(export.as_bytes())
@@ -99,6 +131,49 @@ async fn after_the_leader_is_killed_a_new_one_is_elected_and_writes_continue() {
         .expect("replicated after failover");
         verify_audit(&net, i).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_leaders_closed_connection_starts_the_election_at_once() {
+    let _serial = SERIAL.lock().await;
+    let mut net = federation();
+    // Election timers so slow that, by silence alone, a follower would stand only after the
+    // 8 s lease and 8..9 s timeout: a leader within the deadline below was elected because the
+    // survivors saw the killed leader's connection close.
+    set_raft_config(&mut net, &[("heartbeat_ms", "100"), ("election_min_ms", "8000"), ("election_max_ms", "9000")])
+        .await;
+    let old = leader(&net, 0).await;
+    assert_eq!(net.create_tenant(old, "before").await.expect("create").status, 201);
+    // Both survivors hold the same log, so the one with the higher node id wins the first round.
+    let survivors: Vec<usize> = (0..net.len()).filter(|i| *i != old).collect();
+    for &i in &survivors {
+        net.wait_until("the survivor applied the write", SETTLE, || async {
+            net.tenants(i).await.ok().filter(|t| t == &["before"])
+        })
+        .await
+        .expect("replicated");
+    }
+    net.kill(old).expect("kill -9");
+
+    let by_silence = Duration::from_secs(8);
+    let new = net
+        .wait_until("a survivor names a new leader before any election timer fires", by_silence, || async {
+            net.leader_seen_by(survivors[0]).await.filter(|l| *l != old)
+        })
+        .await
+        .expect("elected on the closed connection");
+    assert!(survivors.contains(&new));
+    assert_eq!(net.create_tenant(new, "after").await.expect("create after failover").status, 201);
+    let mut stood = 0;
+    for &i in &survivors {
+        let metrics = net.get_text(i, "/metrics").await.expect("metrics");
+        stood += metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("ossa_elections_on_leader_loss_total "))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .expect("the counter is exported");
+    }
+    assert!(stood >= 1, "a survivor stood because the leader's connection closed");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -264,29 +339,8 @@ async fn testnet_up_seeds_tenants_with_a_policy_set_and_an_agent_each() {
 async fn a_node_that_fell_behind_the_leaders_snapshot_installs_it() {
     let _serial = SERIAL.lock().await;
     let mut net = federation();
-    // Snapshot every 10 applied entries and keep no log behind the snapshot, on every node:
-    // restarted one at a time, so a majority is always up.
-    for i in 0..net.len() {
-        let path = net.node(i).dir.join("node.toml");
-        let config = std::fs::read_to_string(&path).expect("node.toml");
-        let config: String = config
-            .lines()
-            .map(|line| match line.split(" = ").next() {
-                Some("snapshot_every_entries") => "snapshot_every_entries = 10\n".to_owned(),
-                Some("snapshot_keep_entries") => "snapshot_keep_entries = 0\n".to_owned(),
-                _ => format!("{line}\n"),
-            })
-            .collect();
-        assert!(config.contains("snapshot_every_entries = 10"), "the testnet writes the snapshot policy: {config}");
-        std::fs::write(&path, config).expect("write node.toml");
-        net.kill(i).expect("kill");
-        net.restart(i).expect("restart");
-        net.wait_until("the restarted node is ready", SETTLE, || async {
-            net.get(i, "/ready").await.ok().filter(|a| a.status == 200)
-        })
-        .await
-        .expect("ready");
-    }
+    // Snapshot every 10 applied entries and keep no log behind the snapshot.
+    set_raft_config(&mut net, &[("snapshot_every_entries", "10"), ("snapshot_keep_entries", "0")]).await;
     let leader = leader(&net, 0).await;
     let down = (leader + 1) % net.len();
     let behind = net.status(down).await.expect("status")["last_applied"].as_u64().expect("applied");

@@ -341,6 +341,9 @@ impl EventLoop {
             SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
                 if self.admitted.remove(&peer_id).is_some() {
                     tracing::info!(%peer_id, "admitted peer disconnected");
+                    if self.inbound.try_send(Inbound::Disconnected(peer_id)).is_err() {
+                        tracing::debug!(%peer_id, "router busy; not telling it of the disconnection");
+                    }
                 }
                 self.unadmitted.remove(&peer_id);
                 self.closing_after_answer.remove(&peer_id);

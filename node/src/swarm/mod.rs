@@ -5,8 +5,8 @@
 //!                                         │  admission on every connection
 //!                                         │  outbound requests, held until the peer is admitted
 //!  router task ◀──Inbound (bounded)───────┘  inbound /ossa/raft/1 requests and gossip
-//!       └── answers with Command::Respond,       messages of admitted peers
-//!           judges gossip with Command::Validate
+//!       └── answers with Command::Respond,       messages of admitted peers,
+//!           judges gossip with Command::Validate  and admitted peers' disconnections
 //! ```
 //!
 //! A connection is useless until admission succeeds: inbound requests and gossip from an
@@ -78,6 +78,8 @@ pub enum Inbound {
     Gossip(InboundGossip),
     /// A `/ossa/sync/1` request.
     Sync(InboundSync),
+    /// The last connection to an admitted peer closed (it died, restarted, or was cut off).
+    Disconnected(PeerId),
 }
 
 /// An inbound `/ossa/sync/1` request from an admitted peer.
