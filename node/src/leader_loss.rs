@@ -1,4 +1,4 @@
-//! Standing for election the moment the leader's connection closes.
+//! Standing for election the moment the leader's process is gone.
 //!
 //! openraft 0.9 notices a dead leader only by silence: a follower stands after the leader lease
 //! (the election timeout's upper bound) plus its own election timeout, and refuses votes while
@@ -9,10 +9,19 @@
 //! ```text
 //!  swarm: last connection to an admitted peer closed ──Inbound::Disconnected──▶ router
 //!    ──▶ on_disconnected: was it the leader this node follows, and is this node a voter?
-//!          yes ──▶ raft.trigger().elect(): a candidate at term + 1 at once, no lease to wait out
-//!                  no leader after one heartbeat interval, and this node took up another
+//!          yes ──▶ ask the leader for a read index over a fresh connection
+//!                  it answers, or no answer yet ──▶ do nothing (a link that flapped; timers)
+//!                  the dial is refused ──▶ raft.trigger().elect(): term + 1 at once, no lease
+//!                  no leader within a vote deadline, and this node took up another
 //!                  candidate's vote? ──▶ stand once more, at term + 2
 //! ```
+//!
+//! The read index is the check that the leader is really gone. A connection can close while
+//! the leader lives (a flapping link, a connection limit); standing then would unseat a healthy
+//! leader, since openraft 0.9 has no pre-vote: the leader's next AppendEntries meets the higher
+//! term and it steps down. A killed process refuses the new connection at once, so the check
+//! costs a dial on the way to an election. A host that does not answer at all is left to the
+//! timers, as before.
 //!
 //! Every surviving voter stands at the same term. Standing drops a voter's own lease (its vote
 //! is no longer a committed leader's), and openraft orders equal-term votes by node id, so the
@@ -20,14 +29,14 @@
 //! least as long as theirs. When it is not (the dead leader had replicated its last entries to
 //! some followers only), the others refuse it for its log and it refuses them for their lower
 //! ids; each of them takes up its vote from the refusal. That is the sign for a second round:
-//! a node that took up another candidate's vote and still has no leader stands again, one term
-//! higher, and the refused candidate, whose own vote is not committed, grants it if its log is
-//! longer. If that splits too (more than two survivors), openraft's own election timers settle
-//! it, as before.
+//! a node that took up another candidate's vote and still has no leader when a vote round's
+//! deadline has passed (openraft's `election_timeout_min`) stands again, one term higher, and
+//! the refused candidate, whose own vote is not committed, grants it if its log is longer. If
+//! that splits too (more than two survivors), openraft's own election timers settle it.
 //!
-//! A leader that is alive but cut off from a follower (a partition, a block) is treated like
-//! the silence it causes: that follower stands, as it would after its timeout, and cannot win
-//! without a majority. A learner or the leader itself never stands.
+//! A peer cut off by fault injection refuses the dial too, so a follower blocked from a live
+//! leader stands, as it would after its timeout, and cannot win without a majority. A learner
+//! or the leader itself never stands.
 
 use std::time::Duration;
 
@@ -37,30 +46,41 @@ use ossa_consensus::{MemberNode, NodeId};
 
 use crate::admission::node_id_of;
 use crate::daemon::NodeContext;
+use crate::raft_glue::member_address;
+use crate::swarm::NetError;
+use crate::wire::pb::{self, raft_request};
 
 /// Called by the router when the last connection to admitted `peer` closed.
 pub async fn on_disconnected(node: &NodeContext, peer: &PeerId) {
     let raft = &node.consensus.raft;
-    let (leader, is_voter) = {
-        let metrics = raft.metrics();
-        let metrics = metrics.borrow();
-        let is_voter = metrics.membership_config.membership().voter_ids().any(|id| id == node.node_id);
-        (metrics.current_leader, is_voter)
-    };
-    if !is_voter || leader != Some(node_id_of(peer)) || leader == Some(node.node_id) {
+    let is_voter = raft.metrics().borrow().membership_config.membership().voter_ids().any(|id| id == node.node_id);
+    let Some((leader, leader_node)) = node.leader_node() else { return };
+    if !is_voter || leader != node_id_of(peer) || leader == node.node_id {
         return;
     }
-    tracing::info!(%peer, "the leader's connection closed; standing for election");
-    node.metrics.elections_on_leader_loss.inc();
+    // Openraft's own deadline for a vote round trip.
+    let vote_deadline = Duration::from_millis(raft.config().election_timeout_min);
+    match ask_leader(node, &leader_node, vote_deadline).await {
+        LeaderCheck::Answered => {
+            tracing::info!(%peer, "the leader's connection closed, but it answers; not standing");
+            node.metrics.leader_disconnected("leader_answered");
+            return;
+        }
+        LeaderCheck::NoAnswer => {
+            tracing::info!(%peer, "the leader's connection closed and it does not answer; leaving it to the timers");
+            node.metrics.leader_disconnected("no_answer");
+            return;
+        }
+        LeaderCheck::Refused => {}
+    }
+    tracing::info!(%peer, "the leader's connection closed and it refuses new ones; standing for election");
+    node.metrics.leader_disconnected("stood");
     if !stand(node).await {
         return;
     }
-    // One vote round trip (a save and a reply each way) fits in a heartbeat interval, which is
-    // also openraft's deadline for every Raft RPC.
-    let round = Duration::from_millis(raft.config().heartbeat_interval);
-    let new_leader = |m: &RaftMetrics<NodeId, MemberNode>| m.current_leader.is_some() && m.current_leader != leader;
+    let new_leader = |m: &RaftMetrics<NodeId, MemberNode>| m.current_leader.is_some_and(|l| l != leader);
     let mut metrics = raft.metrics();
-    if tokio::time::timeout(round, metrics.wait_for(new_leader)).await.is_ok() {
+    if tokio::time::timeout(vote_deadline, metrics.wait_for(new_leader)).await.is_ok() {
         return;
     }
     let took_up_another_vote = {
@@ -70,6 +90,26 @@ pub async fn on_disconnected(node: &NodeContext, peer: &PeerId) {
     if took_up_another_vote {
         tracing::info!("the first round split on the candidates' logs; standing again");
         stand(node).await;
+    }
+}
+
+/// What became of a read-index request to the leader after its connection closed.
+enum LeaderCheck {
+    /// It answered (whatever it said): it lives.
+    Answered,
+    /// It could not be reached: the dial was refused or the peer is cut off.
+    Refused,
+    /// No answer by the deadline, or the request failed on the way.
+    NoAnswer,
+}
+
+async fn ask_leader(node: &NodeContext, leader: &MemberNode, deadline: Duration) -> LeaderCheck {
+    let Ok((peer, addrs)) = member_address(leader) else { return LeaderCheck::NoAnswer };
+    let request = pb::RaftRequest { body: Some(raft_request::Body::ReadIndex(pb::ReadIndex {})) };
+    match node.net.request(peer, addrs, request, deadline).await {
+        Ok(_) => LeaderCheck::Answered,
+        Err(NetError::Unreachable(..)) => LeaderCheck::Refused,
+        Err(_) => LeaderCheck::NoAnswer,
     }
 }
 

@@ -72,8 +72,17 @@ pub struct Metrics {
     pub authz_decisions: Family<DecisionLabel, Counter>,
     /// When this node's org certificate expires (Unix seconds).
     pub cert_expiry: Gauge,
-    /// Elections this node stood for because the leader's connection closed.
-    pub elections_on_leader_loss: Counter,
+    /// Closed connections of the leader this node follows, by what followed (`stood`: the
+    /// leader refused a new connection and this node stood for election; `leader_answered`;
+    /// `no_answer`: left to the election timers).
+    pub leader_disconnects: Family<OutcomeLabel, Counter>,
+}
+
+/// Label set naming what followed an event.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    /// Short stable outcome, e.g. `stood`.
+    pub outcome: String,
 }
 
 /// Label set naming an authorization decision.
@@ -121,7 +130,7 @@ impl Default for Metrics {
             trust_quarantined: Family::default(),
             authz_decisions: Family::default(),
             cert_expiry: Gauge::default(),
-            elections_on_leader_loss: Counter::default(),
+            leader_disconnects: Family::default(),
         };
         root.register("admission_refused", "Peers refused at admission", metrics.admission_refused.clone());
         root.register("admission_accepted", "Peers admitted", metrics.admission_accepted.clone());
@@ -182,15 +191,20 @@ impl Default for Metrics {
             metrics.cert_expiry.clone(),
         );
         root.register(
-            "elections_on_leader_loss",
-            "Elections stood for because the leader's connection closed",
-            metrics.elections_on_leader_loss.clone(),
+            "leader_disconnects",
+            "Closed connections of the followed leader, by what followed",
+            metrics.leader_disconnects.clone(),
         );
         Self { registry: root, ..metrics }
     }
 }
 
 impl Metrics {
+    /// Counts a closed connection of the followed leader and what followed it.
+    pub fn leader_disconnected(&self, outcome: &str) {
+        self.leader_disconnects.get_or_create(&OutcomeLabel { outcome: outcome.to_owned() }).inc();
+    }
+
     /// Counts a refused admission.
     pub fn refused(&self, reason: &str) {
         self.admission_refused.get_or_create(&ReasonLabel { reason: reason.to_owned() }).inc();

@@ -153,6 +153,10 @@ async fn a_killed_leaders_closed_connection_starts_the_election_at_once() {
         .await
         .expect("replicated");
     }
+    let mut stood_before = 0;
+    for &i in &survivors {
+        stood_before += leader_disconnects(&net, i, "stood").await;
+    }
     net.kill(old).expect("kill -9");
 
     let by_silence = Duration::from_secs(8);
@@ -164,16 +168,40 @@ async fn a_killed_leaders_closed_connection_starts_the_election_at_once() {
         .expect("elected on the closed connection");
     assert!(survivors.contains(&new));
     assert_eq!(net.create_tenant(new, "after").await.expect("create after failover").status, 201);
-    let mut stood = 0;
+    let mut stood_after = 0;
     for &i in &survivors {
-        let metrics = net.get_text(i, "/metrics").await.expect("metrics");
-        stood += metrics
-            .lines()
-            .find_map(|l| l.strip_prefix("ossa_elections_on_leader_loss_total "))
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .expect("the counter is exported");
+        stood_after += leader_disconnects(&net, i, "stood").await;
     }
-    assert!(stood >= 1, "a survivor stood because the leader's connection closed");
+    assert!(stood_after > stood_before, "a survivor stood because the killed leader refused connections");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_follower_whose_link_to_a_live_leader_flaps_does_not_unseat_it() {
+    let _serial = SERIAL.lock().await;
+    let net = federation();
+    let leader = leader(&net, 0).await;
+    let follower = (leader + 1) % net.len();
+    let term = net.status(leader).await.expect("status")["term"].as_u64().expect("a term");
+    let body = serde_json::json!({ "peer": net.node(leader).peer_id }).to_string().into_bytes();
+    let answer = net.post_raw(follower, "/v1/testing/disconnect", body, true).await.expect("disconnect");
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+
+    net.wait_until("the follower asked the leader and got an answer", SETTLE, || async {
+        (leader_disconnects(&net, follower, "leader_answered").await >= 1).then_some(())
+    })
+    .await
+    .expect("the leader answered");
+    assert_eq!(leader_disconnects(&net, follower, "stood").await, 0, "the follower did not stand");
+    let status = net.status(leader).await.expect("status");
+    assert_eq!(status["term"].as_u64(), Some(term), "no election: {status}");
+    assert_eq!(net.leader_seen_by(follower).await, Some(leader));
+}
+
+/// Node `i`'s count of closed leader connections that ended in `outcome` (0 before the first).
+async fn leader_disconnects(net: &Federation, i: usize, outcome: &str) -> u64 {
+    let metrics = net.get_text(i, "/metrics").await.expect("metrics");
+    let prefix = format!("ossa_leader_disconnects_total{{outcome=\"{outcome}\"}} ");
+    metrics.lines().find_map(|l| l.strip_prefix(&prefix)).map_or(0, |v| v.trim().parse().expect("a count"))
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -72,6 +72,7 @@ pub fn router(node: Arc<NodeContext>) -> Router {
         .route("/v1/governance/proposals/{id}/approve", axum::routing::post(policy::approve_proposal))
         .route("/v1/org/rotate", axum::routing::post(org::rotate_key))
         .route("/v1/testing/partition", axum::routing::put(testing::set_partition))
+        .route("/v1/testing/disconnect", axum::routing::post(testing::disconnect))
         .route("/v1/observations", axum::routing::post(trust::observe))
         .route("/v1/trust", get(trust::show))
         .route("/v1/audit/export", get(audit::audit_export))

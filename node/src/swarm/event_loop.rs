@@ -275,6 +275,10 @@ impl EventLoop {
                 self.blocked = peers;
                 self.refresh_undialable();
             }
+            Command::Disconnect { peer } => {
+                tracing::warn!(%peer, "fault injection: closing the connections to this peer once");
+                let _ = self.swarm.disconnect_peer_id(peer);
+            }
             Command::SetApplicationScores { scores } => {
                 for (peer, score) in scores {
                     self.swarm.behaviour_mut().gossipsub.set_application_score(&peer, score);
@@ -342,7 +346,7 @@ impl EventLoop {
                 if self.admitted.remove(&peer_id).is_some() {
                     tracing::info!(%peer_id, "admitted peer disconnected");
                     if self.inbound.try_send(Inbound::Disconnected(peer_id)).is_err() {
-                        tracing::debug!(%peer_id, "router busy; not telling it of the disconnection");
+                        tracing::warn!(%peer_id, "router busy; not telling it of the disconnection");
                     }
                 }
                 self.unadmitted.remove(&peer_id);

@@ -155,6 +155,9 @@ pub(crate) enum Command {
     SetBlocked {
         peers: HashSet<PeerId>,
     },
+    Disconnect {
+        peer: PeerId,
+    },
     Publish {
         topic: String,
         data: Vec<u8>,
@@ -250,6 +253,12 @@ impl NetworkClient {
     /// set is replaced; an empty set heals.
     pub async fn set_blocked(&self, peers: HashSet<PeerId>) -> Result<(), NetError> {
         self.commands.send(Command::SetBlocked { peers }).await.map_err(|_| NetError::Stopped)
+    }
+
+    /// Closes the connections to `peer` once; either side may connect again at once (fault
+    /// injection: a link that flaps).
+    pub async fn disconnect(&self, peer: PeerId) -> Result<(), NetError> {
+        self.commands.send(Command::Disconnect { peer }).await.map_err(|_| NetError::Stopped)
     }
 
     /// Sets gossipsub application scores of peers (see [`QUARANTINED_APP_SCORE`]).
