@@ -26,9 +26,11 @@
 //! Every surviving voter stands at the same term. Standing drops a voter's own lease (its vote
 //! is no longer a committed leader's), and openraft orders equal-term votes by node id, so the
 //! candidate with the highest id gets the others' votes in one round trip when its log is at
-//! least as long as theirs. When it is not (the dead leader had replicated its last entries to
-//! some followers only), the others refuse it for its log and it refuses them for their lower
-//! ids; each of them takes up its vote from the refusal. That is the sign for a second round:
+//! least as long as theirs. It does not when its log is shorter (the dead leader had replicated
+//! its last entries to some followers only), or when its vote request reached a survivor that
+//! had not stood yet and so still held its lease. Either way the others end up refused by it
+//! for their lower ids, and each of them takes up its vote from the refusal. That is the sign
+//! for a second round:
 //! a node that took up another candidate's vote and still has no leader when a vote round's
 //! deadline has passed (openraft's `election_timeout_min`) stands again, one term higher, and
 //! the refused candidate, whose own vote is not committed, grants it if its log is longer. If

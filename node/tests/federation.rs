@@ -138,9 +138,10 @@ async fn a_killed_leaders_closed_connection_starts_the_election_at_once() {
     let _serial = SERIAL.lock().await;
     let mut net = federation();
     // Election timers so slow that, by silence alone, a follower would stand only after the
-    // 8 s lease and 8..9 s timeout: a leader within the deadline below was elected because the
-    // survivors saw the killed leader's connection close.
-    set_raft_config(&mut net, &[("heartbeat_ms", "100"), ("election_min_ms", "8000"), ("election_max_ms", "9000")])
+    // 9 s lease plus its 2..9 s timeout: a leader within the deadline below was elected because
+    // the survivors saw the killed leader refuse connections. The vote deadline (2 s) is what a
+    // second round waits for, when one survivor's vote request met the other's lease.
+    set_raft_config(&mut net, &[("heartbeat_ms", "100"), ("election_min_ms", "2000"), ("election_max_ms", "9000")])
         .await;
     let old = leader(&net, 0).await;
     assert_eq!(net.create_tenant(old, "before").await.expect("create").status, 201);
