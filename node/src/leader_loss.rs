@@ -30,11 +30,11 @@
 //! its last entries to some followers only), or when its vote request reached a survivor that
 //! had not stood yet and so still held its lease. Either way the others end up refused by it
 //! for their lower ids, and each of them takes up its vote from the refusal. That is the sign
-//! for a second round:
-//! a node that took up another candidate's vote and still has no leader when a vote round's
-//! deadline has passed (openraft's `election_timeout_min`) stands again, one term higher, and
-//! the refused candidate, whose own vote is not committed, grants it if its log is longer. If
-//! that splits too (more than two survivors), openraft's own election timers settle it.
+//! for a second round: a node that took up another candidate's vote and still has no leader
+//! when a vote round's deadline has passed (openraft's `election_timeout_min`) stands again,
+//! one term higher, and the refused candidate, whose own vote is not committed, grants it if
+//! its log is at least as long. If that splits too (more than two survivors), openraft's own
+//! election timers settle it.
 //!
 //! A peer cut off by fault injection refuses the dial too, so a follower blocked from a live
 //! leader stands, as it would after its timeout, and cannot win without a majority. A learner
@@ -47,7 +47,7 @@ use openraft::RaftMetrics;
 use ossa_consensus::{MemberNode, NodeId};
 
 use crate::admission::node_id_of;
-use crate::daemon::NodeContext;
+use crate::daemon::{leader_in, NodeContext};
 use crate::raft_glue::member_address;
 use crate::swarm::NetError;
 use crate::wire::pb::{self, raft_request};
@@ -55,8 +55,12 @@ use crate::wire::pb::{self, raft_request};
 /// Called by the router when the last connection to admitted `peer` closed.
 pub async fn on_disconnected(node: &NodeContext, peer: &PeerId) {
     let raft = &node.consensus.raft;
-    let is_voter = raft.metrics().borrow().membership_config.membership().voter_ids().any(|id| id == node.node_id);
-    let Some((leader, leader_node)) = node.leader_node() else { return };
+    let (is_voter, followed) = {
+        let metrics = raft.metrics();
+        let metrics = metrics.borrow();
+        (metrics.membership_config.membership().voter_ids().any(|id| id == node.node_id), leader_in(&metrics))
+    };
+    let Some((leader, leader_node)) = followed else { return };
     if !is_voter || leader != node_id_of(peer) || leader == node.node_id {
         return;
     }
@@ -90,7 +94,7 @@ pub async fn on_disconnected(node: &NodeContext, peer: &PeerId) {
         !new_leader(&m) && !m.vote.is_committed() && m.vote.leader_id().voted_for() != Some(node.node_id)
     };
     if took_up_another_vote {
-        tracing::info!("the first round split on the candidates' logs; standing again");
+        tracing::info!("the first round split (a shorter log or a lease in the way); standing again");
         stand(node).await;
     }
 }
