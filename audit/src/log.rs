@@ -176,20 +176,25 @@ impl<S: AuditStore> AuditLog<S> {
     }
 
     /// Idempotent append for replicated entries, in one write: a draft whose `raft_index` is
-    /// `Some(i)` is left out if an entry with a Raft index `>= i` was already appended (before
-    /// or earlier in `drafts`); the rest are appended as [`AuditLog::append_batch`] would, and
-    /// returned. A restarted node re-applies Raft entries, and this keeps them single; a batch
-    /// of applied entries costs one store write. All or nothing, as `append_batch`.
+    /// `Some(i)` is left out if an earlier call appended an entry with a Raft index `>= i`, or
+    /// if a higher Raft index came before it in `drafts`. Drafts that share one Raft index in
+    /// a call are all kept: one Raft entry can carry several proposals, and the state machine
+    /// appends all of an entry's drafts in the same call. The rest are appended as
+    /// [`AuditLog::append_batch`] would, and returned. A restarted node re-applies Raft
+    /// entries, and this keeps them single; a batch of applied entries costs one store write.
+    /// All or nothing, as `append_batch`.
     pub fn append_replicated(&self, drafts: Vec<EntryDraft>) -> Result<Vec<AuditEntry>, AuditError> {
         let prepared = drafts.into_iter().map(Prepared::new).collect::<Result<Vec<_>, _>>()?;
         let mut state = self.lock();
-        let mut seen = state.head.raft;
+        let appended_before = state.head.raft;
+        let mut highest = appended_before;
         let fresh = prepared
             .into_iter()
             .filter(|p| match p.draft.raft_index {
-                Some(new) if seen.is_some_and(|seen| new <= seen) => false,
+                Some(new) if appended_before.is_some_and(|before| new <= before) => false,
+                Some(new) if highest.is_some_and(|highest| new < highest) => false,
                 Some(new) => {
-                    seen = Some(new);
+                    highest = Some(new);
                     true
                 }
                 None => true,

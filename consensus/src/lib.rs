@@ -1,7 +1,9 @@
 //! OSSA consensus: the federation registry replicated through Raft (openraft 0.9).
 //!
-//! Data flow: the node submits a [`Proposal`] with [`Consensus::raft`]'s `client_write` (on the
-//! leader; other nodes forward it there). openraft appends it to the [`SledLogStore`]
+//! Data flow: the node submits a [`Proposal`] to [`Consensus::proposer`] (on the leader; other
+//! nodes forward it there), which packs the proposals that arrive together into one entry (a
+//! [`ProposalBatch`]) and hands it to openraft's `client_write`. openraft appends the entry
+//! to the [`SledLogStore`]
 //! (fsynced), replicates it through the node's [`RaftTransport`], and once a quorum of
 //! stewards holds it, every node's [`RegistryStateMachine`] applies it: audit log first, then
 //! the registry in sled. Reads come from [`RegistryReader`], the applied in-memory copy.
@@ -17,6 +19,7 @@
 mod governance;
 mod log_store;
 mod network;
+mod proposer;
 mod records;
 mod registry;
 mod rotation;
@@ -35,9 +38,10 @@ pub use governance::{
 pub use log_store::SledLogStore;
 pub use network::{NetworkFactory, PeerClient};
 pub use openraft;
+pub use proposer::{Committed, ProposeError, Proposer, MAX_BATCH_BYTES};
 pub use registry::{
-    Change, Member, MemberRole, NodeId, Proposal, RefusalCode, Registry, RegistryCommand, RegistryResponse, Revocation,
-    Tenant,
+    Change, Member, MemberRole, NodeId, Proposal, ProposalBatch, RefusalCode, Registry, RegistryCommand,
+    RegistryResponse, Revocation, Tenant,
 };
 pub use rotation::{KeyRotation, MAX_ROTATION_GRACE_MS};
 pub use state_machine::{AppliedState, RegistryReader, RegistryStateMachine};
@@ -97,6 +101,11 @@ impl Default for SnapshotPolicy {
     }
 }
 
+/// Most entries in one AppendEntries: 32 entries of at most [`MAX_BATCH_BYTES`] each, or of one
+/// policy proposal (64 KiB of text, a few times that as escaped JSON), stay well under the
+/// transport's 16 MiB message limit, and still carry thousands of batched proposals per call.
+pub const MAX_PAYLOAD_ENTRIES: u64 = 32;
+
 /// Why the consensus layer could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ConsensusError {
@@ -118,6 +127,8 @@ pub struct Consensus {
     pub raft: Raft,
     /// Read access to the applied registry.
     pub registry: RegistryReader,
+    /// Where this node's registry writes go: batched into Raft entries.
+    pub proposer: Proposer,
 }
 
 impl Consensus {
@@ -142,6 +153,7 @@ impl Consensus {
             election_timeout_max: timings.election_max_ms,
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(snapshots.every_entries),
             max_in_snapshot_log_to_keep: snapshots.keep_entries,
+            max_payload_entries: MAX_PAYLOAD_ENTRIES,
             ..Default::default()
         };
         let config = Arc::new(config.validate().map_err(|e| ConsensusError::Raft(e.to_string()))?);
@@ -151,6 +163,7 @@ impl Consensus {
         let raft = Raft::new(node_id, config, NetworkFactory::new(transport), log_store, state_machine)
             .await
             .map_err(|e| ConsensusError::Raft(e.to_string()))?;
-        Ok(Self { raft, registry })
+        let proposer = Proposer::start(raft.clone());
+        Ok(Self { raft, registry, proposer })
     }
 }

@@ -154,7 +154,7 @@ pub enum RegistryCommand {
     },
     /// Approve a pending proposal (stewards only).
     ApproveProposal {
-        /// Proposal id (the Raft index that created it).
+        /// Proposal id ([`GovernanceProposal::id`]).
         id: u64,
         /// When the approval was made (Unix ms, from the node that accepted it).
         at_ms: u64,
@@ -192,14 +192,45 @@ impl std::fmt::Display for Proposal {
     }
 }
 
-/// The outcome of applying one entry.
+/// The payload of one Raft entry: proposals committed together and applied in order, each as
+/// if it had an entry of its own at the batch's Raft index (see [`crate::Proposer`]).
+///
+/// Stored and sent as a JSON array of proposals. An entry written by a release before batching
+/// holds one proposal object; it reads as a batch of one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(from = "StoredBatch")]
+pub struct ProposalBatch(pub Vec<Proposal>);
+
+/// The two stored forms of [`ProposalBatch`].
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StoredBatch {
+    Batch(Vec<Proposal>),
+    Single(Proposal),
+}
+
+impl From<StoredBatch> for ProposalBatch {
+    fn from(stored: StoredBatch) -> Self {
+        match stored {
+            StoredBatch::Batch(proposals) => Self(proposals),
+            StoredBatch::Single(proposal) => Self(vec![proposal]),
+        }
+    }
+}
+
+impl std::fmt::Display for ProposalBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.as_slice() {
+            [one] => write!(f, "{one}"),
+            many => write!(f, "{} proposals", many.len()),
+        }
+    }
+}
+
+/// The outcome of applying one proposal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum RegistryResponse {
-    /// Applied; nothing to report (blank and membership entries, and entries the state machine
-    /// had applied already).
-    #[default]
-    Done,
     /// The member was recorded (or updated, e.g. a new peer id after re-admission).
     MemberAdded {
         /// The member as stored.
@@ -449,6 +480,18 @@ mod tests {
 
     fn create_tenant(by: &str, name: &str) -> Proposal {
         Proposal { by: by.into(), command: RegistryCommand::CreateTenant { name: name.into() } }
+    }
+
+    #[test]
+    fn a_batch_is_a_json_array_and_a_single_proposal_from_before_batching_reads_as_one() {
+        let batch = ProposalBatch(vec![create_tenant("acme", "a"), add_member("globex")]);
+        let json = serde_json::to_value(&batch).expect("json");
+        assert!(json.is_array(), "{json}");
+        assert_eq!(serde_json::from_value::<ProposalBatch>(json).expect("batch"), batch);
+        let single = serde_json::to_vec(&create_tenant("acme", "a")).expect("json");
+        let read: ProposalBatch = serde_json::from_slice(&single).expect("single");
+        assert_eq!(read, ProposalBatch(vec![create_tenant("acme", "a")]));
+        assert!(serde_json::from_slice::<ProposalBatch>(b"{\"by\":\"acme\"}").is_err(), "no command");
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //! and builds and installs snapshots.
 //!
 //! Data flow for each batch of committed entries openraft hands to [`RaftStateMachine::apply`]:
-//! 1. for each entry in order, [`Registry::apply`] computes the response and the records that
-//!    changed (in memory), and an audit draft is made of the command and its result;
+//! 1. for each entry in order, and each proposal in the entry's [`ProposalBatch`] in order,
+//!    [`Registry::apply`] computes the response and the records that changed (in memory), and
+//!    an audit draft is made of the command and its result (so the proposals of one entry
+//!    share its Raft index in the audit log);
 //! 2. the drafts are appended to the node's audit log in one write (`append_replicated`,
 //!    keyed by the Raft index, so an entry re-applied after a restart is not audited twice);
 //! 3. the changed records and the new `last_applied` go to the `registry` tree in one sled
@@ -15,8 +17,9 @@
 //! throughput grow with concurrent writers. Step 2 comes before step 3 in the same sled
 //! database, so a crash can leave audited entries that are not yet applied (they are
 //! re-applied and de-duplicated on restart) but never an applied entry that is not audited.
-//! An entry at or below `last_applied` is skipped (answered [`RegistryResponse::Done`]), so
-//! applying an entry twice never changes the registry.
+//! An entry at or below `last_applied` is skipped (answered with no responses), so applying an
+//! entry twice never changes the registry. Blank and membership entries answer no responses
+//! either.
 //!
 //! Readers (the HTTP API) share the in-memory [`AppliedState`] through [`RegistryReader`].
 
@@ -30,7 +33,7 @@ use ossa_audit::{AuditLog, EntryDraft, SledAuditStore};
 use serde::{Deserialize, Serialize};
 
 use crate::records;
-use crate::registry::{Registry, RegistryResponse};
+use crate::registry::{ProposalBatch, Registry, RegistryResponse};
 use crate::types::{Entry, MemberNode, StorageError, TypeConfig};
 use crate::NodeId;
 
@@ -141,7 +144,11 @@ impl RegistryStateMachine {
 
     /// Applies `entries` in memory and writes them out: their audit entries in one write, then
     /// the changed records and the last applied log id in one sled batch (see the module docs).
-    fn apply_batch(&mut self, entries: impl IntoIterator<Item = Entry>) -> Result<Vec<RegistryResponse>, StorageError> {
+    /// The answer holds, for each entry, one response per proposal in it.
+    fn apply_batch(
+        &mut self,
+        entries: impl IntoIterator<Item = Entry>,
+    ) -> Result<Vec<Vec<RegistryResponse>>, StorageError> {
         // An entry at or below `last_applied` is applied already: its change and the new
         // `last_applied` were written in one batch. Applying it again against the later state
         // is not a no-op (a tenant refused to a non-member then is created once that org has
@@ -153,7 +160,7 @@ impl RegistryStateMachine {
         let mut last_applied = None;
         for entry in entries {
             if applied_before.is_some_and(|applied| entry.log_id.index <= applied) {
-                responses.push(RegistryResponse::Done);
+                responses.push(Vec::new());
                 continue;
             }
             responses.push(self.apply_one(entry.log_id, entry.payload, &mut batch, &mut drafts)?);
@@ -168,31 +175,38 @@ impl RegistryStateMachine {
     }
 
     /// Applies one entry's payload to the in-memory state, adding its changed records to
-    /// `batch` and its audit draft to `drafts`.
+    /// `batch` and its audit drafts to `drafts`. The proposals of an entry are applied under
+    /// one lock, so readers see the registry between entries, never inside one.
     fn apply_one(
         &mut self,
         log_id: LogId<NodeId>,
         payload: EntryPayload<TypeConfig>,
         batch: &mut sled::Batch,
         drafts: &mut Vec<EntryDraft>,
-    ) -> Result<RegistryResponse, StorageError> {
+    ) -> Result<Vec<RegistryResponse>, StorageError> {
         let index = log_id.index;
         match payload {
-            EntryPayload::Blank => Ok(RegistryResponse::Done),
-            EntryPayload::Normal(proposal) => {
-                let (response, change) = self.write_state().registry.apply(index, &proposal);
-                drafts.push(EntryDraft {
-                    time_ms: now_ms(),
-                    kind: proposal.command.kind().to_owned(),
-                    actor: proposal.by.clone(),
-                    payload: serde_json::json!({ "command": proposal.command, "result": response }),
-                    raft_index: Some(index),
-                });
-                for change in &change {
-                    let (key, value) = records::encode(change).map_err(|e| StorageIOError::write_state_machine(&e))?;
-                    batch.insert(key, value);
+            EntryPayload::Blank => Ok(Vec::new()),
+            EntryPayload::Normal(ProposalBatch(proposals)) => {
+                let mut state = self.write_state();
+                let mut responses = Vec::with_capacity(proposals.len());
+                for proposal in proposals {
+                    let (response, changes) = state.registry.apply(index, &proposal);
+                    for change in &changes {
+                        let (key, value) =
+                            records::encode(change).map_err(|e| StorageIOError::write_state_machine(&e))?;
+                        batch.insert(key, value);
+                    }
+                    drafts.push(EntryDraft {
+                        time_ms: now_ms(),
+                        kind: proposal.command.kind().to_owned(),
+                        actor: proposal.by,
+                        payload: serde_json::json!({ "command": proposal.command, "result": response }),
+                        raft_index: Some(index),
+                    });
+                    responses.push(response);
                 }
-                Ok(response)
+                Ok(responses)
             }
             EntryPayload::Membership(membership) => {
                 drafts.push(EntryDraft {
@@ -205,7 +219,7 @@ impl RegistryStateMachine {
                 let stored = StoredMembership::new(Some(log_id), membership);
                 batch.insert(MEMBERSHIP_KEY, json(&stored)?);
                 self.write_state().membership = stored;
-                Ok(RegistryResponse::Done)
+                Ok(Vec::new())
             }
         }
     }
@@ -265,7 +279,7 @@ impl RaftStateMachine<TypeConfig> for RegistryStateMachine {
         Ok((state.last_applied, state.membership.clone()))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<RegistryResponse>, StorageError>
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Vec<RegistryResponse>>, StorageError>
     where
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,

@@ -4,7 +4,7 @@ use std::io::Cursor;
 
 use serde::{Deserialize, Serialize};
 
-use crate::registry::{Proposal, RegistryResponse};
+use crate::registry::{ProposalBatch, RegistryResponse};
 
 /// What Raft knows about a node: enough for the transport to reach it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,8 +26,8 @@ impl std::fmt::Display for MemberNode {
 openraft::declare_raft_types!(
     /// Type configuration of the registry's Raft group.
     pub TypeConfig:
-        D = Proposal,
-        R = RegistryResponse,
+        D = ProposalBatch,
+        R = Vec<RegistryResponse>,
         Node = MemberNode,
         SnapshotData = Cursor<Vec<u8>>,
 );

@@ -1,9 +1,11 @@
 //! Replay property test of the sled-backed registry state machine.
 //!
 //! For a random sequence of proposals (members joining and re-joining, tenants created by
-//! members, by strangers and under invalid names), applied through `RaftStateMachine::apply`
-//! in random batch sizes:
-//! (a) every response equals the one the plain in-memory `Registry::apply` gives;
+//! members, by strangers and under invalid names), packed into Raft entries of random sizes
+//! (as the proposer batches them) and applied through `RaftStateMachine::apply` in random
+//! batches of entries:
+//! (a) every response equals the one the plain in-memory `Registry::apply` gives, and every
+//!     proposal has its own audit entry at its entry's Raft index;
 //! (b) after dropping and reopening the sled database, the loaded state equals the state
 //!     before the restart;
 //! (c) re-applying the last few entries after the reopen changes neither the registry nor the
@@ -24,7 +26,7 @@ use openraft::testing::log_id;
 use openraft::{EntryPayload, Membership, RaftSnapshotBuilder};
 use ossa_audit::{verify_export, AuditLog, SledAuditStore};
 use ossa_consensus::{
-    AppliedState, Entry, MemberRole, NodeId, Proposal, Registry, RegistryCommand, RegistryStateMachine,
+    AppliedState, Entry, MemberRole, NodeId, Proposal, ProposalBatch, Registry, RegistryCommand, RegistryStateMachine,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestCaseError};
@@ -62,8 +64,8 @@ fn membership_entry(index: u64) -> Entry {
     }
 }
 
-fn normal_entry(index: u64, proposal: Proposal) -> Entry {
-    Entry { log_id: log_id(TERM, LEADER, index), payload: EntryPayload::Normal(proposal) }
+fn normal_entry(index: u64, proposals: &[Proposal]) -> Entry {
+    Entry { log_id: log_id(TERM, LEADER, index), payload: EntryPayload::Normal(ProposalBatch(proposals.to_vec())) }
 }
 
 /// The sled tree in which the state machine keeps the registry and `last_applied`.
@@ -114,15 +116,42 @@ fn verify_audit(audit: &AuditLog<SledAuditStore>) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-async fn replay(proposals: Vec<Proposal>, batch_sizes: Vec<usize>, reapply: usize) -> Result<(), TestCaseError> {
-    let dir = tempfile::tempdir().map_err(fail("tempdir"))?;
-    let mut entries = vec![membership_entry(1)];
-    entries.extend(proposals.iter().zip(FIRST_PROPOSAL_INDEX..).map(|(p, i)| normal_entry(i, p.clone())));
-    let last_log_id = entries.last().map(|e| e.log_id);
+/// `proposals` packed into entries of `entry_sizes` proposals (cycled).
+fn pack(proposals: &[Proposal], entry_sizes: &[usize]) -> Vec<Vec<Proposal>> {
+    let mut packed = Vec::new();
+    let mut rest = proposals;
+    for size in entry_sizes.iter().cycle() {
+        if rest.is_empty() {
+            break;
+        }
+        let (entry, tail) = rest.split_at((*size).min(rest.len()));
+        packed.push(entry.to_vec());
+        rest = tail;
+    }
+    packed
+}
 
-    // (a) Same answers as the in-memory registry, whatever the batching.
+async fn replay(
+    proposals: Vec<Proposal>,
+    entry_sizes: Vec<usize>,
+    batch_sizes: Vec<usize>,
+    reapply: usize,
+) -> Result<(), TestCaseError> {
+    let dir = tempfile::tempdir().map_err(fail("tempdir"))?;
+    let packed = pack(&proposals, &entry_sizes);
+    let mut entries = vec![membership_entry(1)];
+    entries.extend(packed.iter().zip(FIRST_PROPOSAL_INDEX..).map(|(batch, i)| normal_entry(i, batch)));
+    let last_log_id = entries.last().map(|e| e.log_id);
+    // One audit entry for the membership, one per proposal.
+    let audited = 1 + proposals.len() as u64;
+
+    // (a) Same answers as the in-memory registry, whatever the packing and batching.
     let mut model = Registry::default();
-    let expected: Vec<_> = proposals.iter().zip(FIRST_PROPOSAL_INDEX..).map(|(p, i)| model.apply(i, p).0).collect();
+    let expected: Vec<Vec<_>> = packed
+        .iter()
+        .zip(FIRST_PROPOSAL_INDEX..)
+        .map(|(batch, i)| batch.iter().map(|p| model.apply(i, p).0).collect())
+        .collect();
     let mut node = open(dir.path())?;
     let mut responses = Vec::new();
     let mut rest = entries.as_slice();
@@ -140,7 +169,7 @@ async fn replay(proposals: Vec<Proposal>, batch_sizes: Vec<usize>, reapply: usiz
     let before = node.sm.reader().read().clone();
     prop_assert_eq!(&before.registry, &model);
     prop_assert_eq!(before.last_applied, last_log_id);
-    prop_assert_eq!(node.audit.len(), entries.len() as u64, "one audit entry per applied entry");
+    prop_assert_eq!(node.audit.len(), audited, "one audit entry per proposal and membership");
     prop_assert_eq!(node.audit.last_raft_index(), last_log_id.map(|l| l.index));
 
     // (b) A restart loads exactly what was applied.
@@ -151,13 +180,13 @@ async fn replay(proposals: Vec<Proposal>, batch_sizes: Vec<usize>, reapply: usiz
         node.sm.applied_state().await.map_err(fail("applied_state"))?,
         (before.last_applied, before.membership.clone())
     );
-    prop_assert_eq!(node.audit.len(), entries.len() as u64, "audit log after reopen");
+    prop_assert_eq!(node.audit.len(), audited, "audit log after reopen");
 
     // (c) Re-applying the tail of the log changes nothing and audits nothing twice.
     let tail = entries[entries.len() - reapply.min(entries.len())..].to_vec();
     node.sm.apply(tail).await.map_err(fail("re-apply"))?;
     check_same_state(&node.sm.reader().read(), &before, "after re-apply")?;
-    prop_assert_eq!(node.audit.len(), entries.len() as u64, "re-applied entries were audited again");
+    prop_assert_eq!(node.audit.len(), audited, "re-applied entries were audited again");
     verify_audit(&node.audit)?;
     drop(node);
 
@@ -173,7 +202,7 @@ async fn replay(proposals: Vec<Proposal>, batch_sizes: Vec<usize>, reapply: usiz
     let replayed = node.sm.apply(entries.clone()).await.map_err(fail("replay"))?;
     prop_assert_eq!(&replayed, &responses, "answers of a replay from scratch");
     check_same_state(&node.sm.reader().read(), &before, "after replay from scratch")?;
-    prop_assert_eq!(node.audit.len(), entries.len() as u64, "replayed entries were audited again");
+    prop_assert_eq!(node.audit.len(), audited, "replayed entries were audited again");
     verify_audit(&node.audit)?;
     drop(node);
     let mut node = open(dir.path())?;
@@ -203,10 +232,11 @@ proptest! {
     #[test]
     fn apply_restart_reapply_snapshot(
         proposals in prop::collection::vec(arb_proposal(), 1..40),
+        entry_sizes in prop::collection::vec(1..5usize, 1..4),
         batch_sizes in prop::collection::vec(1..6usize, 1..4),
         reapply in 1..6usize,
     ) {
         let runtime = tokio::runtime::Builder::new_current_thread().build().map_err(fail("runtime"))?;
-        runtime.block_on(replay(proposals, batch_sizes, reapply))?;
+        runtime.block_on(replay(proposals, entry_sizes, batch_sizes, reapply))?;
     }
 }

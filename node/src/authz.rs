@@ -4,7 +4,9 @@
 //! registry lazily: before a decision it compares the Raft index of the active federation
 //! version and of the request's tenant version with what it has installed, and re-validates
 //! and installs only what changed. A node serving 1000 tenants thus loads a tenant's set on
-//! first use and after each change, never all of them at once.
+//! first use and after each change, never all of them at once. One Raft entry can carry two
+//! changes of one set, which then share its index; the state machine applies an entry's
+//! proposals under one lock, so what this engine sees at an index is always the entry's last.
 //!
 //! Entities come from the registry (orgs, tenants and their owners) and the agent directory
 //! (an agent's capabilities and tier). Every decision is appended to this node's audit log
@@ -266,8 +268,12 @@ mod tests {
         );
         assert!(matches!(set, RegistryResponse::PolicySet { .. }), "{set:?}");
         if let Some(text) = federation_policy {
-            apply(&mut registry, 4, "acme", RegistryCommand::ProposeFederationPolicy { text: text.into(), at_ms: 0 });
-            let approved = apply(&mut registry, 5, "globex", RegistryCommand::ApproveProposal { id: 4, at_ms: 1 });
+            let propose = RegistryCommand::ProposeFederationPolicy { text: text.into(), at_ms: 0 };
+            let RegistryResponse::ProposalCreated { proposal } = apply(&mut registry, 4, "acme", propose) else {
+                panic!("federation policy not proposed")
+            };
+            let approve = RegistryCommand::ApproveProposal { id: proposal.id, at_ms: 1 };
+            let approved = apply(&mut registry, 5, "globex", approve);
             assert!(matches!(approved, RegistryResponse::ProposalApproved { .. }), "{approved:?}");
         }
         registry

@@ -154,8 +154,8 @@ async fn record_member(
     }
     let command = RegistryCommand::AddMember { org, peer_id, node_id, role };
     node.consensus
-        .raft
-        .client_write(Proposal { by: node.org.clone(), command })
+        .proposer
+        .propose(Proposal { by: node.org.clone(), command })
         .await
         .map(|_| ())
         .map_err(|e| e.to_string())

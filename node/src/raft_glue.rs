@@ -4,14 +4,16 @@
 //! `RaftRequest` → [`NetworkClient::request`] to the target's peer id and addresses.
 //! Inbound: the router ([`crate::router`]) hands each request of an admitted peer to
 //! [`handle`]: Raft RPCs go to `ossa_consensus::serve` (after checking the RPC's claimed
-//! sender is the authenticated peer), forwarded writes to the local Raft, joins to
-//! [`crate::membership::handle_join`], read-index requests to the local Raft.
+//! sender is the authenticated peer), forwarded writes to the local proposer (on behalf of
+//! the sender's org), joins to [`crate::membership::handle_join`], read-index requests to the
+//! local Raft.
 
 use std::time::Duration;
 
 use libp2p::{Multiaddr, PeerId};
 use ossa_consensus::{
-    serve, MemberNode, NodeId, Proposal, RaftRpc, RaftRpcReply, RaftTransport, RegistryCommand, TransportError,
+    serve, Committed, MemberNode, NodeId, Proposal, RaftRpc, RaftRpcReply, RaftTransport, RegistryCommand,
+    TransportError,
 };
 
 use crate::admission::{node_id_of, AdmittedPeer};
@@ -100,15 +102,15 @@ pub async fn handle(node: &NodeContext, from: AdmittedPeer, request: pb::RaftReq
                 return error(format!("{} cannot be forwarded by a peer", command.kind()));
             }
             let proposal = Proposal { by: from.org, command };
-            match node.consensus.raft.client_write(proposal).await {
-                Ok(written) => match serde_json::to_vec(&written.data) {
+            match node.consensus.proposer.propose(proposal).await {
+                Ok(Committed { response, log_index }) => match serde_json::to_vec(&response) {
                     Ok(response) => {
-                        let written = pb::Written { response, log_index: written.log_id.index };
+                        let written = pb::Written { response, log_index };
                         pb::RaftResponse { body: Some(raft_response::Body::Written(written)) }
                     }
                     Err(e) => error(format!("cannot encode reply: {e}")),
                 },
-                Err(e) => match e.forward_to_leader::<MemberNode>() {
+                Err(e) => match e.forward_to_leader() {
                     Some(_) => leader_response(node),
                     None => error(e.to_string()),
                 },

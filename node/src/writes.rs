@@ -1,8 +1,9 @@
 //! Registry writes from this node: propose locally, or forward to the leader.
 //!
-//! A write accepted by any node reaches the leader: [`submit`] tries the local Raft; when it
+//! A write accepted by any node reaches the leader: [`submit`] tries the local Raft (through
+//! the consensus crate's `Proposer`, which batches concurrent writes into one Raft entry); when it
 //! answers "forward to leader", the command goes to the leader over `/ossa/raft/1` as a
-//! `client_write`, and the leader proposes it on behalf of this node's org. During an election
+//! client write, and the leader proposes it on behalf of this node's org. During an election
 //! no leader is known; `submit` then waits until the local Raft learns of a new one (it watches
 //! the Raft metrics, so it retries the moment a leader is elected) and retries, for a bounded
 //! time, since a new leader is normally elected within a few hundred milliseconds.
@@ -61,14 +62,14 @@ pub async fn submit(node: &NodeContext, command: RegistryCommand) -> Result<Regi
     let deadline = Instant::now() + WAIT_FOR_LEADER;
     loop {
         // Committed here, or not the leader: then the leader this node knows of, if any.
-        let (leader_id, leader) =
-            match node.consensus.raft.client_write(Proposal { by: node.org.clone(), command: command.clone() }).await {
-                Ok(written) => return Ok(written.data),
-                Err(e) => match e.forward_to_leader::<MemberNode>() {
-                    Some(forward) => (forward.leader_id, forward.leader_node.clone()),
-                    None => return Err(WriteError::Failed(e.to_string())),
-                },
-            };
+        let proposal = Proposal { by: node.org.clone(), command: command.clone() };
+        let (leader_id, leader) = match node.consensus.proposer.propose(proposal).await {
+            Ok(committed) => return Ok(committed.response),
+            Err(e) => match e.forward_to_leader() {
+                Some(forward) => (forward.leader_id, forward.leader_node.clone()),
+                None => return Err(WriteError::Failed(e.to_string())),
+            },
+        };
         if let Some(leader) = leader {
             if let Some(Applied { response, log_index }) = forward(node, &leader, &command).await? {
                 wait_until_applied(node, log_index).await;

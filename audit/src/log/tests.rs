@@ -117,14 +117,19 @@ fn append_replicated_is_idempotent_across_reopen() {
 }
 
 #[test]
-fn a_replicated_batch_keeps_each_raft_index_once() {
+fn a_replicated_batch_keeps_a_shared_raft_index_and_drops_a_lower_one() {
     let log = AuditLog::open(MemoryAuditStore::new()).expect("open");
     let drafts = vec![draft(0, Some(1)), draft(1, Some(1)), draft(2, None), draft(3, Some(3)), draft(4, Some(2))];
     let appended = log.append_replicated(drafts).expect("batch");
     let raft_indexes: Vec<_> = appended.iter().map(|e| e.raft_index).collect();
-    assert_eq!(raft_indexes, [Some(1), None, Some(3)], "a repeated or lower Raft index is left out");
-    assert_eq!(log.len(), 3);
+    assert_eq!(raft_indexes, [Some(1), Some(1), None, Some(3)], "proposals of one Raft entry share its index");
+    assert_eq!(log.len(), 4);
     assert_eq!(log.last_raft_index(), Some(3));
+    // Replayed after a restart, the whole entry is already in: none of its drafts goes in again.
+    let replayed = vec![draft(5, Some(3)), draft(6, Some(3)), draft(7, Some(4)), draft(8, Some(4))];
+    let appended = log.append_replicated(replayed).expect("replay");
+    let raft_indexes: Vec<_> = appended.iter().map(|e| e.raft_index).collect();
+    assert_eq!(raft_indexes, [Some(4), Some(4)]);
 }
 
 #[test]

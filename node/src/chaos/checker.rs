@@ -44,8 +44,9 @@ pub struct NodeState {
     pub org: String,
     /// Its tenants.
     pub tenants: BTreeSet<String>,
-    /// Its Raft-applied audit entries by Raft index.
-    pub applied: BTreeMap<u64, AppliedEntry>,
+    /// Its Raft-applied audit entries by Raft index, in log order (one Raft entry can carry
+    /// several proposals, each audited on its own).
+    pub applied: BTreeMap<u64, Vec<AppliedEntry>>,
     /// Why its audit log does not verify, if it does not.
     pub audit_error: Option<String>,
 }
@@ -151,7 +152,7 @@ pub fn check(history: &History, nodes: &[NodeState]) -> Verdict {
 /// a different last index. An index only one of them holds below both last indexes is not a
 /// difference: a node that installed a snapshot has no audit entries for the entries the
 /// snapshot covers.
-fn first_difference(a: &BTreeMap<u64, AppliedEntry>, b: &BTreeMap<u64, AppliedEntry>) -> Option<u64> {
+fn first_difference(a: &BTreeMap<u64, Vec<AppliedEntry>>, b: &BTreeMap<u64, Vec<AppliedEntry>>) -> Option<u64> {
     let differing = a.iter().find(|(i, entry)| b.get(i).is_some_and(|other| other != *entry)).map(|(i, _)| *i);
     let (last_a, last_b) = (a.keys().next_back().copied(), b.keys().next_back().copied());
     differing.or_else(|| (last_a != last_b).then(|| last_a.min(last_b).map_or(0, |i| i + 1)))
@@ -169,7 +170,7 @@ mod tests {
         NodeState {
             org: org.into(),
             tenants: tenants.iter().map(|t| t.to_string()).collect(),
-            applied: tenants.iter().enumerate().map(|(i, t)| (i as u64 + 1, entry(t))).collect(),
+            applied: tenants.iter().enumerate().map(|(i, t)| (i as u64 + 1, vec![entry(t)])).collect(),
             audit_error: None,
         }
     }
@@ -212,8 +213,19 @@ mod tests {
     #[test]
     fn catches_divergent_applied_entries() {
         let mut other = node("org1", &["a", "b"]);
-        other.applied.insert(2, entry("not-b"));
+        other.applied.insert(2, vec![entry("not-b")]);
         let verdict = check(&history(&["a"]), &[node("org0", &["a", "b"]), other]);
+        assert_eq!(
+            verdict.violations,
+            vec![Violation::DivergentAudit { a: "org0".into(), b: "org1".into(), raft_index: 2 }]
+        );
+    }
+
+    #[test]
+    fn catches_a_proposal_missing_from_a_shared_raft_entry() {
+        let mut batched = node("org0", &["a", "b"]);
+        batched.applied.entry(2).or_default().push(entry("b2"));
+        let verdict = check(&history(&["a"]), &[batched, node("org1", &["a", "b"])]);
         assert_eq!(
             verdict.violations,
             vec![Violation::DivergentAudit { a: "org0".into(), b: "org1".into(), raft_index: 2 }]

@@ -192,14 +192,14 @@ pub async fn collect(client: &reqwest::Client, manifest: &TestnetManifest) -> an
 }
 
 /// The Raft-applied entries of an export, by Raft index (the header and local entries skipped).
-fn applied_entries(export: &[u8]) -> BTreeMap<u64, AppliedEntry> {
+fn applied_entries(export: &[u8]) -> BTreeMap<u64, Vec<AppliedEntry>> {
     let text = String::from_utf8_lossy(export);
-    text.lines()
-        .skip(1)
-        .filter_map(|line| serde_json::from_str::<ossa_audit::AuditEntry>(line).ok())
-        .filter_map(|entry| {
-            let index = entry.raft_index?;
-            Some((index, AppliedEntry { kind: entry.kind, actor: entry.actor, payload: entry.payload.to_string() }))
-        })
-        .collect()
+    let mut applied: BTreeMap<u64, Vec<AppliedEntry>> = BTreeMap::new();
+    for entry in text.lines().skip(1).filter_map(|line| serde_json::from_str::<ossa_audit::AuditEntry>(line).ok()) {
+        if let Some(index) = entry.raft_index {
+            let reduced = AppliedEntry { kind: entry.kind, actor: entry.actor, payload: entry.payload.to_string() };
+            applied.entry(index).or_default().push(reduced);
+        }
+    }
+    applied
 }

@@ -1,0 +1,257 @@
+//! Batching of registry writes into Raft entries.
+//!
+//! openraft 0.9 appends every `client_write` as an entry of its own, and each entry costs the
+//! leader a trip through its Raft core, a log append with its own fsync, a slot in replication
+//! and an apply. The [`Proposer`] packs writes into one entry instead:
+//!
+//! 1. [`Proposer::propose`] measures the proposal (its JSON length) and queues it with a reply
+//!    channel (bounded: [`QUEUE_CAPACITY`]; a full queue makes the caller wait).
+//! 2. One task takes the queue. It waits for a proposal, takes every proposal queued behind
+//!    it, up to [`MAX_BATCH_PROPOSALS`] and [`MAX_BATCH_BYTES`] (a single larger proposal
+//!    still goes, alone), and hands them to `client_write` as one [`ProposalBatch`].
+//! 3. Once the entry is applied, each caller gets its own proposal's [`RegistryResponse`] and
+//!    the entry's log index; if the write fails (this node is not the leader, Raft stopped),
+//!    every caller gets the error. Then the task takes the next batch.
+//!
+//! This is group commit: one batch is being committed at a time, and the writes that arrive
+//! meanwhile form the next. A lone write is proposed at once, with no timer, so a single
+//! client pays nothing for the batching; the more concurrent writers, the larger the entries.
+//! Measured with `ossa bench commit` (3 stewards, 256 clients, one 2-core machine), one batch
+//! at a time beat 2, 4 and 8 (12.9k writes/s against 11.8k, 11.4k and 10.8k; at 64 clients
+//! p99 14.7 ms against 16-21 ms): the machine's CPU is the limit, and smaller batches cost more
+//! of it per write. Across a WAN a batch waits one round trip, so 512 proposals a batch still
+//! allow ~10k writes/s at 50 ms. A batch that cannot commit (a leader cut off from its quorum)
+//! holds up the writes behind it until openraft answers it, as it does once a new leader
+//! replaces the entry or commits it; those writes could not have committed there anyway.
+
+use std::io;
+
+use openraft::error::{ClientWriteError, ForwardToLeader, RaftError};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::registry::{NodeId, Proposal, ProposalBatch, RegistryResponse};
+use crate::types::{MemberNode, Raft};
+
+/// Proposals waiting for a batch; callers wait for room beyond this.
+const QUEUE_CAPACITY: usize = 4096;
+/// Most proposals in one entry.
+const MAX_BATCH_PROPOSALS: usize = 512;
+/// Most JSON bytes of proposals in one entry. A single proposal can be larger (a policy set of
+/// up to 64 KiB of text); it then makes an entry of its own. The Raft transport's message
+/// limit must hold `max_payload_entries` entries of this size (see [`crate::MAX_PAYLOAD_ENTRIES`]).
+pub const MAX_BATCH_BYTES: usize = 128 * 1024;
+
+/// The error of a failed Raft client write.
+type ClientWriteFailure = RaftError<NodeId, ClientWriteError<NodeId, MemberNode>>;
+
+/// Why a proposal was not committed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProposeError {
+    /// Raft refused or failed the write (not the leader, no quorum, stopped).
+    #[error(transparent)]
+    Raft(Box<ClientWriteFailure>),
+    /// The proposer stopped before answering (the node is shutting down).
+    #[error("the registry's proposer has stopped")]
+    Stopped,
+}
+
+impl ProposeError {
+    /// The leader to send the write to, when this node is not the leader.
+    pub fn forward_to_leader(&self) -> Option<&ForwardToLeader<NodeId, MemberNode>> {
+        match self {
+            Self::Raft(e) => e.forward_to_leader(),
+            Self::Stopped => None,
+        }
+    }
+}
+
+/// A committed proposal: its answer and the log index of the entry that carried it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// What the registry answered.
+    pub response: RegistryResponse,
+    /// Raft log index of the entry.
+    pub log_index: u64,
+}
+
+/// A queued proposal and where its answer goes.
+struct Pending {
+    proposal: Proposal,
+    bytes: usize,
+    reply: oneshot::Sender<Result<Committed, ProposeError>>,
+}
+
+/// The handle through which this node proposes registry writes.
+#[derive(Clone)]
+pub struct Proposer {
+    queue: mpsc::Sender<Pending>,
+}
+
+impl Proposer {
+    /// Starts the batching task for `raft` (on the current tokio runtime). It ends when every
+    /// handle is dropped.
+    pub fn start(raft: Raft) -> Self {
+        let (queue, pending) = mpsc::channel(QUEUE_CAPACITY);
+        tokio::spawn(run(raft, pending));
+        Self { queue }
+    }
+
+    /// Commits `proposal`, batched with whatever else is being proposed, and returns its answer.
+    pub async fn propose(&self, proposal: Proposal) -> Result<Committed, ProposeError> {
+        let bytes = json_len(&proposal);
+        let (reply, answer) = oneshot::channel();
+        self.queue.send(Pending { proposal, bytes, reply }).await.map_err(|_| ProposeError::Stopped)?;
+        answer.await.map_err(|_| ProposeError::Stopped)?
+    }
+}
+
+/// Length of `proposal` in JSON, the form in which the log stores and replication sends it.
+fn json_len(proposal: &Proposal) -> usize {
+    struct Count(usize);
+    impl io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Serializing a proposal cannot fail (plain strings and numbers); if it did, it would fail
+    // again in the log store, which refuses the write.
+    let _ = serde_json::to_writer(&mut count, proposal);
+    count.0
+}
+
+/// The batching task (see the module docs).
+async fn run(raft: Raft, mut queue: mpsc::Receiver<Pending>) {
+    let mut carried = None;
+    loop {
+        let first = match carried.take() {
+            Some(first) => first,
+            None => match queue.recv().await {
+                Some(first) => first,
+                None => return,
+            },
+        };
+        let (batch, next) = gather(first, &mut queue);
+        carried = next;
+        commit(&raft, batch).await;
+    }
+}
+
+/// `first` and the proposals queued behind it, within the batch limits; the first proposal
+/// that did not fit is returned beside the batch.
+fn gather(first: Pending, queue: &mut mpsc::Receiver<Pending>) -> (Vec<Pending>, Option<Pending>) {
+    let mut bytes = first.bytes;
+    let mut batch = vec![first];
+    while batch.len() < MAX_BATCH_PROPOSALS {
+        let Ok(next) = queue.try_recv() else { break };
+        if bytes + next.bytes > MAX_BATCH_BYTES {
+            return (batch, Some(next));
+        }
+        bytes += next.bytes;
+        batch.push(next);
+    }
+    (batch, None)
+}
+
+/// Writes `batch` as one entry and answers each of its callers.
+async fn commit(raft: &Raft, batch: Vec<Pending>) {
+    let (proposals, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|p| (p.proposal, p.reply)).unzip();
+    let proposed = proposals.len();
+    match raft.client_write(ProposalBatch(proposals)).await {
+        Ok(written) => {
+            if written.data.len() != proposed {
+                // The state machine answers each proposal of a fresh entry; only an entry it had
+                // applied already gets no answers, and a new entry never is one.
+                tracing::error!(proposed, answered = written.data.len(), "a batch was answered short");
+            }
+            let log_index = written.log_id.index;
+            for (reply, response) in replies.into_iter().zip(written.data) {
+                // A caller that gave up no longer listens; its write is committed all the same.
+                let _ = reply.send(Ok(Committed { response, log_index }));
+            }
+        }
+        Err(e) => {
+            let e = ProposeError::Raft(Box::new(e));
+            for reply in replies {
+                let _ = reply.send(Err(e.clone()));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::RegistryCommand;
+
+    fn pending(name: &str) -> (Pending, oneshot::Receiver<Result<Committed, ProposeError>>) {
+        let proposal = Proposal { by: "acme".into(), command: RegistryCommand::CreateTenant { name: name.into() } };
+        let (reply, answer) = oneshot::channel();
+        (Pending { bytes: json_len(&proposal), proposal, reply }, answer)
+    }
+
+    fn names(batch: &[Pending]) -> Vec<String> {
+        batch
+            .iter()
+            .map(|p| match &p.proposal.command {
+                RegistryCommand::CreateTenant { name } => name.clone(),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn json_len_is_the_length_of_the_json() {
+        let (p, _answer) = pending("t-1");
+        assert_eq!(p.bytes, serde_json::to_vec(&p.proposal).expect("json").len());
+    }
+
+    #[tokio::test]
+    async fn gather_takes_what_is_queued_in_order_up_to_the_count_limit() {
+        let (sender, mut queue) = mpsc::channel(QUEUE_CAPACITY);
+        let mut answers = Vec::new();
+        for i in 0..MAX_BATCH_PROPOSALS + 2 {
+            let (p, answer) = pending(&format!("t{i}"));
+            answers.push(answer);
+            sender.send(p).await.expect("queued");
+        }
+        let first = queue.recv().await.expect("first");
+        let (batch, carried) = gather(first, &mut queue);
+        assert_eq!(batch.len(), MAX_BATCH_PROPOSALS);
+        assert!(carried.is_none(), "the count limit stops before taking the next one");
+        let expected: Vec<String> = (0..MAX_BATCH_PROPOSALS).map(|i| format!("t{i}")).collect();
+        assert_eq!(names(&batch), expected);
+        let first = queue.recv().await.expect("rest");
+        let (rest, _) = gather(first, &mut queue);
+        assert_eq!(names(&rest), [format!("t{MAX_BATCH_PROPOSALS}"), format!("t{}", MAX_BATCH_PROPOSALS + 1)]);
+    }
+
+    #[tokio::test]
+    async fn gather_stops_at_the_byte_limit_and_carries_the_proposal_that_did_not_fit() {
+        let (sender, mut queue) = mpsc::channel(QUEUE_CAPACITY);
+        let big = "x".repeat(MAX_BATCH_BYTES / 2);
+        let mut answers = Vec::new();
+        for name in ["a", big.as_str(), big.as_str(), "b"] {
+            let (p, answer) = pending(name);
+            answers.push(answer);
+            sender.send(p).await.expect("queued");
+        }
+        let first = queue.recv().await.expect("first");
+        let (batch, carried) = gather(first, &mut queue);
+        assert_eq!(batch.len(), 2, "a and one big proposal fit; two big ones do not");
+        assert!(batch.iter().map(|p| p.bytes).sum::<usize>() <= MAX_BATCH_BYTES);
+        let carried = carried.expect("the second big proposal is carried to the next batch");
+        assert_eq!(names(&[carried]), [big]);
+
+        let (sender, mut queue) = mpsc::channel(1);
+        let (huge, _answer) = pending(&"y".repeat(MAX_BATCH_BYTES * 2));
+        sender.send(huge).await.expect("queued");
+        let first = queue.recv().await.expect("huge");
+        let (batch, carried) = gather(first, &mut queue);
+        assert_eq!((batch.len(), carried.is_none()), (1, true), "a proposal over the limit goes alone");
+    }
+}
