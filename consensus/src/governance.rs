@@ -106,9 +106,8 @@ pub const MAX_REASON_LEN: usize = 1024;
 /// A governance proposal: a federation policy set, or a revocation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GovernanceProposal {
-    /// Id: one more than the highest id before it (the first is 1), so ids follow the order in
-    /// which proposals were applied. Several proposals can share one Raft entry, so the Raft
-    /// index cannot serve as the id.
+    /// Id: the Raft index of the entry that created it (such an entry holds no other proposal
+    /// that opens one; see [`crate::RegistryCommand::opens_proposal`]).
     pub id: u64,
     /// What it does once active.
     #[serde(default, flatten)]
@@ -322,9 +321,15 @@ fn open_proposal(
     set: Option<&ossa_policy::ValidatedPolicySet>,
     at_ms: u64,
 ) -> Outcome {
-    let id = registry.proposals.last_key_value().map_or(1, |(last, _)| last + 1);
+    if registry.proposals.contains_key(&index) {
+        // Ids are Raft indexes; the proposer never packs two proposals into one entry.
+        return refuse(
+            RefusalCode::Conflict,
+            format!("entry {index} already opened a proposal; propose again in an entry of its own"),
+        );
+    }
     let mut proposal = GovernanceProposal {
-        id,
+        id: index,
         action,
         text: set.map(|s| s.canonical_text().to_owned()).unwrap_or_default(),
         digest: set.map(|s| s.digest_hex()).unwrap_or_default(),
@@ -336,7 +341,7 @@ fn open_proposal(
         status: ProposalStatus::Pending,
     };
     let mut changes = activate_if_quorate(registry, index, &mut proposal);
-    registry.proposals.insert(id, proposal.clone());
+    registry.proposals.insert(index, proposal.clone());
     changes.push(Change::Proposal(proposal.clone()));
     (RegistryResponse::ProposalCreated { proposal }, changes)
 }
@@ -464,9 +469,9 @@ mod tests {
     fn an_expired_proposal_cannot_be_approved() {
         let mut registry = federation(&["a", "b", "c"], &[]);
         apply(&mut registry, 2, "a", RegistryCommand::ProposeFederationPolicy { text: FORBID_ALL.into(), at_ms: 0 });
-        let late = RegistryCommand::ApproveProposal { id: 1, at_ms: PROPOSAL_TTL_MS };
+        let late = RegistryCommand::ApproveProposal { id: 2, at_ms: PROPOSAL_TTL_MS };
         assert_eq!(code(&apply(&mut registry, 3, "b", late)), Some(RefusalCode::Conflict));
-        assert_eq!(registry.proposals[&1].status, ProposalStatus::Expired);
+        assert_eq!(registry.proposals[&2].status, ProposalStatus::Expired);
         assert!(registry.active_federation_policy().is_none());
     }
 
@@ -482,7 +487,7 @@ mod tests {
             let mut approved: BTreeSet<String> = BTreeSet::from(["s0".to_owned()]);
             for (i, who) in approvers.iter().enumerate() {
                 let org = if *who < stewards { format!("s{who}") } else { format!("m{}", who % 2) };
-                apply(&mut registry, 3 + i as u64, &org, RegistryCommand::ApproveProposal { id: 1, at_ms: 1 });
+                apply(&mut registry, 3 + i as u64, &org, RegistryCommand::ApproveProposal { id: 2, at_ms: 1 });
                 if *who < stewards { approved.insert(org); }
             }
             let quorate = approved.len() > stewards / 2;
@@ -506,14 +511,13 @@ mod tests {
         let RegistryResponse::ProposalCreated { proposal } = created else { panic!("{created:?}") };
         assert_eq!(proposal.status, ProposalStatus::Pending, "one of three stewards is no quorum");
         assert!(registry.members.contains_key("m"));
-        let approved =
-            apply(&mut registry, 14, "b", RegistryCommand::ApproveProposal { id: proposal.id, at_ms: 2_000 });
+        let approved = apply(&mut registry, 14, "b", RegistryCommand::ApproveProposal { id: 13, at_ms: 2_000 });
         assert!(matches!(approved, RegistryResponse::ProposalApproved { .. }), "{approved:?}");
         assert!(!registry.members.contains_key("m"), "revoked orgs leave the members");
         let revocation = registry.revoked.get("m").expect("revoked");
         assert_eq!(
             (revocation.reason.as_str(), revocation.proposal, revocation.raft_index),
-            ("leaked its key", proposal.id, 14)
+            ("leaked its key", 13, 14)
         );
 
         let rejoin =
@@ -541,6 +545,22 @@ mod tests {
             records.into_iter().for_each(|r| restored.restore(r));
             assert_eq!(restored, registry);
         }
+    }
+
+    #[test]
+    fn a_second_proposal_in_one_entry_is_refused_and_changes_nothing() {
+        let mut registry = federation(&["a", "b", "c"], &["m"]);
+        let first = apply(
+            &mut registry,
+            5,
+            "a",
+            RegistryCommand::ProposeFederationPolicy { text: FORBID_ALL.into(), at_ms: 1 },
+        );
+        assert!(matches!(first, RegistryResponse::ProposalCreated { .. }), "{first:?}");
+        let before = registry.clone();
+        let revoke = RegistryCommand::ProposeRevocation { org: "m".into(), reason: "x".into(), at_ms: 1 };
+        assert_eq!(code(&apply(&mut registry, 5, "b", revoke)), Some(RefusalCode::Conflict));
+        assert_eq!(registry, before, "the first proposal of the entry stands");
     }
 
     #[test]
@@ -588,16 +608,13 @@ mod tests {
         assert_eq!(code(&even), Some(RefusalCode::Conflict), "4 stewards is refused unless forced");
 
         let forced = apply(&mut registry, 5, "a", change("m", MemberRole::Steward, true));
-        let RegistryResponse::ProposalCreated { proposal: forced } = forced else { panic!("{forced:?}") };
-        apply(&mut registry, 6, "b", RegistryCommand::ApproveProposal { id: forced.id, at_ms: 2 });
+        assert!(matches!(forced, RegistryResponse::ProposalCreated { .. }), "{forced:?}");
+        apply(&mut registry, 6, "b", RegistryCommand::ApproveProposal { id: 5, at_ms: 2 });
         assert_eq!(registry.members["m"].role, MemberRole::Steward);
         let second = apply(&mut registry, 7, "a", change("n", MemberRole::Steward, false));
-        let RegistryResponse::ProposalCreated { proposal: second } = second else {
-            panic!("5 stewards is fine: {second:?}")
-        };
-        assert_eq!(second.id, forced.id + 1, "ids follow the order of the proposals");
+        assert!(matches!(second, RegistryResponse::ProposalCreated { .. }), "5 stewards is fine: {second:?}");
         for (index, by) in [(8, "b"), (9, "c")] {
-            apply(&mut registry, index, by, RegistryCommand::ApproveProposal { id: second.id, at_ms: 2 });
+            apply(&mut registry, index, by, RegistryCommand::ApproveProposal { id: 7, at_ms: 2 });
         }
         assert_eq!(registry.stewards().count(), 5, "a majority of four stewards approved");
 

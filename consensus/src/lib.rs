@@ -38,7 +38,7 @@ pub use governance::{
 pub use log_store::SledLogStore;
 pub use network::{NetworkFactory, PeerClient};
 pub use openraft;
-pub use proposer::{Committed, ProposeError, Proposer, MAX_BATCH_BYTES};
+pub use proposer::{Committed, ProposeError, Proposer, MAX_BATCH_BYTES, MAX_PROPOSAL_BYTES};
 pub use registry::{
     Change, Member, MemberRole, NodeId, Proposal, ProposalBatch, RefusalCode, Registry, RegistryCommand,
     RegistryResponse, Revocation, Tenant,
@@ -101,9 +101,9 @@ impl Default for SnapshotPolicy {
     }
 }
 
-/// Most entries in one AppendEntries: 32 entries of at most [`MAX_BATCH_BYTES`] each, or of one
-/// policy proposal (64 KiB of text, a few times that as escaped JSON), stay well under the
-/// transport's 16 MiB message limit, and still carry thousands of batched proposals per call.
+/// Most entries in one AppendEntries: 32 entries of at most [`MAX_PROPOSAL_BYTES`] each (a
+/// batch holds at most [`MAX_BATCH_BYTES`], a proposal alone at most that) are 8 MiB, well under
+/// the transport's 16 MiB message limit, and still carry thousands of batched proposals.
 pub const MAX_PAYLOAD_ENTRIES: u64 = 32;
 
 /// Why the consensus layer could not start.

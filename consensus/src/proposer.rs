@@ -1,14 +1,16 @@
 //! Batching of registry writes into Raft entries.
 //!
 //! openraft 0.9 appends every `client_write` as an entry of its own, and each entry costs the
-//! leader a trip through its Raft core, a log append with its own fsync, a slot in replication
-//! and an apply. The [`Proposer`] packs writes into one entry instead:
+//! leader a trip through its Raft core, a log append and its flush, a slot in replication and
+//! an apply. The [`Proposer`] packs writes into one entry instead:
 //!
-//! 1. [`Proposer::propose`] measures the proposal (its JSON length) and queues it with a reply
-//!    channel (bounded: [`QUEUE_CAPACITY`]; a full queue makes the caller wait).
-//! 2. One task takes the queue. It waits for a proposal, takes every proposal queued behind
-//!    it, up to [`MAX_BATCH_PROPOSALS`] and [`MAX_BATCH_BYTES`] (a single larger proposal
-//!    still goes, alone), and hands them to `client_write` as one [`ProposalBatch`].
+//! 1. [`Proposer::propose`] measures the proposal (its JSON length; one over
+//!    [`MAX_PROPOSAL_BYTES`] is refused) and queues it with a reply channel (bounded:
+//!    [`QUEUE_CAPACITY`]; a full queue makes the caller wait).
+//! 2. One task takes the queue. It waits for a proposal and takes every proposal queued behind
+//!    it, up to [`MAX_BATCH_PROPOSALS`] and [`MAX_BATCH_BYTES`] (a single larger proposal goes
+//!    alone). A command that opens a governance proposal also goes alone: its id is the Raft
+//!    index of its entry. The task hands the batch to `client_write` as one [`ProposalBatch`].
 //! 3. Once the entry is applied, each caller gets its own proposal's [`RegistryResponse`] and
 //!    the entry's log index; if the write fails (this node is not the leader, Raft stopped),
 //!    every caller gets the error. Then the task takes the next batch.
@@ -20,11 +22,16 @@
 //! at a time beat 2, 4 and 8 (12.9k writes/s against 11.8k, 11.4k and 10.8k; at 64 clients
 //! p99 14.7 ms against 16-21 ms): the machine's CPU is the limit, and smaller batches cost more
 //! of it per write. Across a WAN a batch waits one round trip, so 512 proposals a batch still
-//! allow ~10k writes/s at 50 ms. A batch that cannot commit (a leader cut off from its quorum)
-//! holds up the writes behind it until openraft answers it, as it does once a new leader
-//! replaces the entry or commits it; those writes could not have committed there anyway.
+//! allow ~10k writes/s at 50 ms.
+//!
+//! A batch that cannot commit soon (the node lost its leadership while the batch was in
+//! flight) must not hold up the writes behind it: they could go to the new leader. So the task
+//! stops waiting for a batch as soon as the Raft metrics show another leader or none, and
+//! goes on with the next batch (which `client_write` then refuses at once, naming the leader
+//! if one is known); the old batch is still answered, whenever openraft settles it.
 
 use std::io;
+use std::iter;
 
 use openraft::error::{ClientWriteError, ForwardToLeader, RaftError};
 use tokio::sync::{mpsc, oneshot};
@@ -36,10 +43,14 @@ use crate::types::{MemberNode, Raft};
 const QUEUE_CAPACITY: usize = 4096;
 /// Most proposals in one entry.
 const MAX_BATCH_PROPOSALS: usize = 512;
-/// Most JSON bytes of proposals in one entry. A single proposal can be larger (a policy set of
-/// up to 64 KiB of text); it then makes an entry of its own. The Raft transport's message
-/// limit must hold `max_payload_entries` entries of this size (see [`crate::MAX_PAYLOAD_ENTRIES`]).
+/// Most JSON bytes of proposals in one entry; a single proposal up to [`MAX_PROPOSAL_BYTES`]
+/// makes an entry of its own. The Raft transport's message limit must hold
+/// `max_payload_entries` entries of [`MAX_PROPOSAL_BYTES`] (see [`crate::MAX_PAYLOAD_ENTRIES`]).
 pub const MAX_BATCH_BYTES: usize = 128 * 1024;
+/// Largest proposal, in JSON bytes: four times a policy set's largest text (64 KiB), so any
+/// valid set fits however JSON escapes it (printable text at most doubles). Larger ones, which
+/// only a misbehaving peer's forwarded write can produce, are refused before they reach the log.
+pub const MAX_PROPOSAL_BYTES: usize = 256 * 1024;
 
 /// The error of a failed Raft client write.
 type ClientWriteFailure = RaftError<NodeId, ClientWriteError<NodeId, MemberNode>>;
@@ -50,6 +61,13 @@ pub enum ProposeError {
     /// Raft refused or failed the write (not the leader, no quorum, stopped).
     #[error(transparent)]
     Raft(Box<ClientWriteFailure>),
+    /// The proposal is larger than [`MAX_PROPOSAL_BYTES`]; nothing was written.
+    #[error("the proposal is {0} bytes of JSON; at most {MAX_PROPOSAL_BYTES} are accepted")]
+    TooLarge(usize),
+    /// The entry committed at this log index, but the state machine gave no answer for the
+    /// proposal (a defect: a fresh entry is answered in full).
+    #[error("committed at log index {0}, but the state machine gave no answer for this proposal")]
+    Unanswered(u64),
     /// The proposer stopped before answering (the node is shutting down).
     #[error("the registry's proposer has stopped")]
     Stopped,
@@ -60,7 +78,7 @@ impl ProposeError {
     pub fn forward_to_leader(&self) -> Option<&ForwardToLeader<NodeId, MemberNode>> {
         match self {
             Self::Raft(e) => e.forward_to_leader(),
-            Self::Stopped => None,
+            Self::TooLarge(_) | Self::Unanswered(_) | Self::Stopped => None,
         }
     }
 }
@@ -81,6 +99,13 @@ struct Pending {
     reply: oneshot::Sender<Result<Committed, ProposeError>>,
 }
 
+impl Pending {
+    /// Whether the proposal must have an entry of its own.
+    fn goes_alone(&self) -> bool {
+        self.proposal.command.opens_proposal()
+    }
+}
+
 /// The handle through which this node proposes registry writes.
 #[derive(Clone)]
 pub struct Proposer {
@@ -99,6 +124,9 @@ impl Proposer {
     /// Commits `proposal`, batched with whatever else is being proposed, and returns its answer.
     pub async fn propose(&self, proposal: Proposal) -> Result<Committed, ProposeError> {
         let bytes = json_len(&proposal);
+        if bytes > MAX_PROPOSAL_BYTES {
+            return Err(ProposeError::TooLarge(bytes));
+        }
         let (reply, answer) = oneshot::channel();
         self.queue.send(Pending { proposal, bytes, reply }).await.map_err(|_| ProposeError::Stopped)?;
         answer.await.map_err(|_| ProposeError::Stopped)?
@@ -126,6 +154,7 @@ fn json_len(proposal: &Proposal) -> usize {
 
 /// The batching task (see the module docs).
 async fn run(raft: Raft, mut queue: mpsc::Receiver<Pending>) {
+    let mut metrics = raft.metrics();
     let mut carried = None;
     loop {
         let first = match carried.take() {
@@ -137,18 +166,24 @@ async fn run(raft: Raft, mut queue: mpsc::Receiver<Pending>) {
         };
         let (batch, next) = gather(first, &mut queue);
         carried = next;
-        commit(&raft, batch).await;
+        let in_flight = tokio::spawn(commit(raft.clone(), batch));
+        let leadership_lost = metrics.wait_for(|m| m.current_leader != Some(m.id));
+        tokio::select! {
+            _ = in_flight => {}
+            _ = leadership_lost => {}
+        }
     }
 }
 
 /// `first` and the proposals queued behind it, within the batch limits; the first proposal
 /// that did not fit is returned beside the batch.
 fn gather(first: Pending, queue: &mut mpsc::Receiver<Pending>) -> (Vec<Pending>, Option<Pending>) {
+    let alone = first.goes_alone();
     let mut bytes = first.bytes;
     let mut batch = vec![first];
-    while batch.len() < MAX_BATCH_PROPOSALS {
+    while !alone && batch.len() < MAX_BATCH_PROPOSALS {
         let Ok(next) = queue.try_recv() else { break };
-        if bytes + next.bytes > MAX_BATCH_BYTES {
+        if next.goes_alone() || bytes + next.bytes > MAX_BATCH_BYTES {
             return (batch, Some(next));
         }
         bytes += next.bytes;
@@ -158,20 +193,19 @@ fn gather(first: Pending, queue: &mut mpsc::Receiver<Pending>) -> (Vec<Pending>,
 }
 
 /// Writes `batch` as one entry and answers each of its callers.
-async fn commit(raft: &Raft, batch: Vec<Pending>) {
+async fn commit(raft: Raft, batch: Vec<Pending>) {
     let (proposals, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|p| (p.proposal, p.reply)).unzip();
-    let proposed = proposals.len();
     match raft.client_write(ProposalBatch(proposals)).await {
         Ok(written) => {
-            if written.data.len() != proposed {
-                // The state machine answers each proposal of a fresh entry; only an entry it had
-                // applied already gets no answers, and a new entry never is one.
-                tracing::error!(proposed, answered = written.data.len(), "a batch was answered short");
-            }
             let log_index = written.log_id.index;
-            for (reply, response) in replies.into_iter().zip(written.data) {
+            let responses = written.data.into_iter().map(Some).chain(iter::repeat(None));
+            for (reply, response) in replies.into_iter().zip(responses) {
+                let answer = match response {
+                    Some(response) => Ok(Committed { response, log_index }),
+                    None => Err(ProposeError::Unanswered(log_index)),
+                };
                 // A caller that gave up no longer listens; its write is committed all the same.
-                let _ = reply.send(Ok(Committed { response, log_index }));
+                let _ = reply.send(answer);
             }
         }
         Err(e) => {
@@ -248,10 +282,53 @@ mod tests {
         assert_eq!(names(&[carried]), [big]);
 
         let (sender, mut queue) = mpsc::channel(1);
-        let (huge, _answer) = pending(&"y".repeat(MAX_BATCH_BYTES * 2));
+        let (huge, _answer) = pending(&"y".repeat(MAX_BATCH_BYTES + 1));
         sender.send(huge).await.expect("queued");
         let first = queue.recv().await.expect("huge");
         let (batch, carried) = gather(first, &mut queue);
         assert_eq!((batch.len(), carried.is_none()), (1, true), "a proposal over the limit goes alone");
+    }
+
+    #[tokio::test]
+    async fn a_command_that_opens_a_governance_proposal_gets_an_entry_of_its_own() {
+        let (sender, mut queue) = mpsc::channel(QUEUE_CAPACITY);
+        let propose = |org: &str| Proposal {
+            by: "acme".into(),
+            command: RegistryCommand::ProposeRevocation { org: org.into(), reason: "x".into(), at_ms: 1 },
+        };
+        let mut answers = Vec::new();
+        let (a, answer) = pending("a");
+        answers.push(answer);
+        sender.send(a).await.expect("queued");
+        for org in ["m", "n"] {
+            let (reply, answer) = oneshot::channel();
+            answers.push(answer);
+            let proposal = propose(org);
+            sender.send(Pending { bytes: json_len(&proposal), proposal, reply }).await.expect("queued");
+        }
+        let (b, answer) = pending("b");
+        answers.push(answer);
+        sender.send(b).await.expect("queued");
+
+        let first = queue.recv().await.expect("a");
+        let (batch, carried) = gather(first, &mut queue);
+        assert_eq!(names(&batch), ["a"], "the batch ends before the governance proposal");
+        let (batch, carried) = gather(carried.expect("carried"), &mut queue);
+        assert_eq!((batch.len(), carried.is_none()), (1, true), "a governance proposal goes alone");
+        let (batch, carried) = gather(queue.recv().await.expect("n"), &mut queue);
+        assert_eq!((batch.len(), carried.is_none()), (1, true), "the next one too, even with work behind it");
+        let (batch, _) = gather(queue.recv().await.expect("b"), &mut queue);
+        assert_eq!(names(&batch), ["b"]);
+    }
+
+    #[tokio::test]
+    async fn an_oversized_proposal_is_refused_before_it_is_queued() {
+        let (queue, mut pending) = mpsc::channel(1);
+        let proposer = Proposer { queue };
+        let text = "z".repeat(MAX_PROPOSAL_BYTES);
+        let proposal = Proposal { by: "acme".into(), command: RegistryCommand::CreateTenant { name: text } };
+        let refused = proposer.propose(proposal).await;
+        assert!(matches!(refused, Err(ProposeError::TooLarge(bytes)) if bytes > MAX_PROPOSAL_BYTES), "{refused:?}");
+        assert!(pending.try_recv().is_err(), "nothing was queued");
     }
 }

@@ -154,7 +154,7 @@ pub enum RegistryCommand {
     },
     /// Approve a pending proposal (stewards only).
     ApproveProposal {
-        /// Proposal id ([`GovernanceProposal::id`]).
+        /// Proposal id (the Raft index that created it).
         id: u64,
         /// When the approval was made (Unix ms, from the node that accepted it).
         at_ms: u64,
@@ -174,6 +174,16 @@ impl RegistryCommand {
             Self::RotateKey { .. } => "registry.rotate_key",
             Self::ApproveProposal { .. } => "policy.approve",
         }
+    }
+
+    /// Whether the command opens a governance proposal. A proposal's id is the Raft index of
+    /// its entry, so the proposer puts such a command in an entry of its own, and the registry
+    /// refuses a second one in the same entry.
+    pub fn opens_proposal(&self) -> bool {
+        matches!(
+            self,
+            Self::ProposeFederationPolicy { .. } | Self::ProposeRevocation { .. } | Self::ProposeRoleChange { .. }
+        )
     }
 }
 

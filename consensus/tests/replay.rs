@@ -1,7 +1,8 @@
 //! Replay property test of the sled-backed registry state machine.
 //!
 //! For a random sequence of proposals (members joining and re-joining, tenants created by
-//! members, by strangers and under invalid names), packed into Raft entries of random sizes
+//! members, by strangers and under invalid names, federation policies proposed and
+//! approved), packed into Raft entries of random sizes
 //! (as the proposer batches them) and applied through `RaftStateMachine::apply` in random
 //! batches of entries:
 //! (a) every response equals the one the plain in-memory `Registry::apply` gives, and every
@@ -92,8 +93,24 @@ fn arb_proposal() -> impl Strategy<Value = Proposal> {
         by: by.to_owned(),
         command: RegistryCommand::CreateTenant { name: name.to_owned() },
     });
-    prop_oneof![add_member, create_tenant]
+    // Governance: proposals by stewards and others (refused), several of which can land in
+    // one entry (the second is refused: ids are Raft indexes), and approvals of ids that may or
+    // may not exist.
+    let proposer = prop::sample::select(vec!["acme", "globex", "stranger"]);
+    let propose_policy = proposer.prop_map(|by| Proposal {
+        by: by.to_owned(),
+        command: RegistryCommand::ProposeFederationPolicy { text: FORBID_INVOKE.to_owned(), at_ms: 1_000 },
+    });
+    let approver = prop::sample::select(vec!["acme", "globex", "initech"]);
+    let approve = (approver, FIRST_PROPOSAL_INDEX..FIRST_PROPOSAL_INDEX + 20).prop_map(|(by, id)| Proposal {
+        by: by.to_owned(),
+        command: RegistryCommand::ApproveProposal { id, at_ms: 2_000 },
+    });
+    prop_oneof![3 => add_member, 3 => create_tenant, 1 => propose_policy, 1 => approve]
 }
+
+/// A valid federation policy set.
+const FORBID_INVOKE: &str = r#"@id("no-invoke") forbid(principal, action == Ossa::Action::"invoke", resource);"#;
 
 /// Fixed seed so a failure reproduces on every machine; 32 cases keep the sled round trips
 /// (each case opens three databases and fsyncs every batch) to a few seconds.

@@ -27,8 +27,9 @@ pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/ossa/sync/1");
 
 /// Largest admission message: a certificate is under 2 KiB; 64 KiB leaves room for a chain.
 pub const MAX_ADMISSION_MESSAGE: usize = 64 * 1024;
-/// Largest Raft message: openraft sends at most `max_payload_entries` (300) entries per
-/// AppendEntries and 3 MiB snapshot chunks; 16 MiB bounds both with room to spare.
+/// Largest Raft message: openraft sends at most `max_payload_entries` entries per
+/// AppendEntries (32 of at most 256 KiB each: `ossa_consensus::MAX_PAYLOAD_ENTRIES`) and 3 MiB
+/// snapshot chunks; 16 MiB bounds both with room to spare.
 pub const MAX_RAFT_MESSAGE: usize = 16 * 1024 * 1024;
 
 /// Largest sync message: a page holds at most 256 records of at most 16 KiB each.

@@ -203,3 +203,35 @@ fn applied_entries(export: &[u8]) -> BTreeMap<u64, Vec<AppliedEntry>> {
     }
     applied
 }
+
+#[cfg(test)]
+mod tests {
+    use ossa_audit::{AuditLog, EntryDraft, MemoryAuditStore};
+
+    use super::*;
+
+    fn draft(kind: &str, raft_index: Option<u64>) -> EntryDraft {
+        EntryDraft {
+            time_ms: 1,
+            kind: kind.into(),
+            actor: "org0".into(),
+            payload: serde_json::json!({ "kind": kind }),
+            raft_index,
+        }
+    }
+
+    #[test]
+    fn applied_entries_keeps_every_proposal_of_a_raft_entry_in_order_and_skips_local_ones() {
+        let log = AuditLog::open(MemoryAuditStore::new()).expect("open");
+        let drafts = vec![draft("a", Some(5)), draft("local", None), draft("b", Some(5)), draft("c", Some(6))];
+        log.append_replicated(drafts).expect("append");
+        let mut export = Vec::new();
+        log.export("org0", &mut export).expect("export");
+        let applied = applied_entries(&export);
+        let kinds: Vec<(u64, Vec<&str>)> = applied
+            .iter()
+            .map(|(index, entries)| (*index, entries.iter().map(|e| e.kind.as_str()).collect()))
+            .collect();
+        assert_eq!(kinds, [(5, vec!["a", "b"]), (6, vec!["c"])]);
+    }
+}
