@@ -1,12 +1,12 @@
 //! OSSA consensus: the federation registry replicated through Raft (openraft 0.9).
 //!
-//! Data flow: the node submits a [`Proposal`] to [`Consensus::proposer`] (on the leader; other
-//! nodes forward it there), which packs the proposals that arrive together into one entry (a
+//! Data flow: the node submits a [`Proposal`] to [`Consensus::proposer`]; on a node that is not
+//! the leader it is refused with the leader's address and the node forwards it there. On the
+//! leader the proposer packs the proposals that arrive together into one entry (a
 //! [`ProposalBatch`]) and hands it to openraft's `client_write`. openraft appends the entry
-//! to the [`SledLogStore`]
-//! (fsynced), replicates it through the node's [`RaftTransport`], and once a quorum of
-//! stewards holds it, every node's [`RegistryStateMachine`] applies it: audit log first, then
-//! the registry in sled. Reads come from [`RegistryReader`], the applied in-memory copy.
+//! to the [`SledLogStore`] (fsynced), replicates it through the node's [`RaftTransport`], and
+//! once a quorum of stewards holds it, every node's [`RegistryStateMachine`] applies it: audit
+//! log first, then the registry in sled. Reads come from [`RegistryReader`], the applied in-memory copy.
 //!
 //! Storage is sled behind openraft's own storage traits (`RaftLogStorage`,
 //! `RaftStateMachine`), which are the small interface another engine would implement; the

@@ -16,7 +16,7 @@
 //!    every caller gets the error. Then the task takes the next batch.
 //!
 //! This is group commit: one batch is being committed at a time, and the writes that arrive
-//! meanwhile form the next. A lone write is proposed at once, with no timer, so a single
+//! meanwhile form the next (unless leadership is lost, below). A lone write is proposed at once, with no timer, so a single
 //! client pays nothing for the batching; the more concurrent writers, the larger the entries.
 //! Measured with `ossa bench commit` (3 stewards, 256 clients, one 2-core machine), one batch
 //! at a time beat 2, 4 and 8 (12.9k writes/s against 11.8k, 11.4k and 10.8k; at 64 clients
@@ -47,9 +47,10 @@ const MAX_BATCH_PROPOSALS: usize = 512;
 /// makes an entry of its own. The Raft transport's message limit must hold
 /// `max_payload_entries` entries of [`MAX_PROPOSAL_BYTES`] (see [`crate::MAX_PAYLOAD_ENTRIES`]).
 pub const MAX_BATCH_BYTES: usize = 128 * 1024;
-/// Largest proposal, in JSON bytes: four times a policy set's largest text (64 KiB), so any
-/// valid set fits however JSON escapes it (printable text at most doubles). Larger ones, which
-/// only a misbehaving peer's forwarded write can produce, are refused before they reach the log.
+/// Largest proposal, in JSON bytes: four times a policy set's largest text (64 KiB). JSON at
+/// most doubles printable text, so every set of printable text fits; control characters take 6
+/// bytes each, and a set made mostly of them is refused as too large. Larger proposals are
+/// refused before they reach the log.
 pub const MAX_PROPOSAL_BYTES: usize = 256 * 1024;
 
 /// The error of a failed Raft client write.
@@ -154,7 +155,9 @@ fn json_len(proposal: &Proposal) -> usize {
 
 /// The batching task (see the module docs).
 async fn run(raft: Raft, mut queue: mpsc::Receiver<Pending>) {
-    let mut metrics = raft.metrics();
+    // Server metrics change only with the leader, vote or membership, so waiting on them does
+    // not wake the task at every step of the Raft core.
+    let mut server = raft.server_metrics();
     let mut carried = None;
     loop {
         let first = match carried.take() {
@@ -167,7 +170,7 @@ async fn run(raft: Raft, mut queue: mpsc::Receiver<Pending>) {
         let (batch, next) = gather(first, &mut queue);
         carried = next;
         let in_flight = tokio::spawn(commit(raft.clone(), batch));
-        let leadership_lost = metrics.wait_for(|m| m.current_leader != Some(m.id));
+        let leadership_lost = server.wait_for(|m| m.current_leader != Some(m.id));
         tokio::select! {
             _ = in_flight => {}
             _ = leadership_lost => {}
@@ -198,6 +201,15 @@ async fn commit(raft: Raft, batch: Vec<Pending>) {
     match raft.client_write(ProposalBatch(proposals)).await {
         Ok(written) => {
             let log_index = written.log_id.index;
+            if written.data.len() != replies.len() {
+                // A fresh entry is answered in full; this is a defect, reported to each caller.
+                tracing::error!(
+                    log_index,
+                    proposed = replies.len(),
+                    answered = written.data.len(),
+                    "a batch's answers do not match its proposals"
+                );
+            }
             let responses = written.data.into_iter().map(Some).chain(iter::repeat(None));
             for (reply, response) in replies.into_iter().zip(responses) {
                 let answer = match response {
@@ -219,6 +231,11 @@ async fn commit(raft: Raft, batch: Vec<Pending>) {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use ossa_audit::{AuditLog, SledAuditStore};
+
     use super::*;
     use crate::registry::RegistryCommand;
 
@@ -321,13 +338,49 @@ mod tests {
         assert_eq!(names(&batch), ["b"]);
     }
 
+    /// A transport for a node with no peers.
+    #[derive(Clone)]
+    struct NoPeers;
+
+    impl crate::RaftTransport for NoPeers {
+        async fn call(
+            &self,
+            target: NodeId,
+            _node: &MemberNode,
+            _rpc: crate::RaftRpc,
+            _timeout: Duration,
+        ) -> Result<crate::RaftRpcReply, crate::TransportError> {
+            Err(crate::TransportError::Unreachable(format!("no peer {target}")))
+        }
+    }
+
+    #[tokio::test]
+    async fn every_caller_of_a_refused_batch_gets_the_refusal() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = ossa_audit::open_sled(&dir.path().join("db")).expect("sled");
+        let audit = Arc::new(AuditLog::open(SledAuditStore::open(&db).expect("store")).expect("audit log"));
+        // Never initialized: the node is no leader and knows of none.
+        let consensus = crate::Consensus::start(1, "test", Default::default(), Default::default(), &db, audit, NoPeers)
+            .await
+            .expect("start");
+        let (batch, answers): (Vec<_>, Vec<_>) = (0..5).map(|i| pending(&format!("t{i}"))).unzip();
+        commit(consensus.raft.clone(), batch).await;
+        for answer in answers {
+            let refusal = answer.await.expect("answered").expect_err("a node that is not the leader commits nothing");
+            let forward =
+                refusal.forward_to_leader().unwrap_or_else(|| panic!("not a forward to the leader: {refusal}"));
+            assert_eq!(forward.leader_id, None, "no leader is known");
+        }
+    }
+
     #[tokio::test]
     async fn an_oversized_proposal_is_refused_before_it_is_queued() {
         let (queue, mut pending) = mpsc::channel(1);
         let proposer = Proposer { queue };
         let text = "z".repeat(MAX_PROPOSAL_BYTES);
         let proposal = Proposal { by: "acme".into(), command: RegistryCommand::CreateTenant { name: text } };
-        let refused = proposer.propose(proposal).await;
+        let refused = tokio::time::timeout(Duration::from_secs(10), proposer.propose(proposal)).await;
+        let refused = refused.expect("the proposal was queued instead of refused");
         assert!(matches!(refused, Err(ProposeError::TooLarge(bytes)) if bytes > MAX_PROPOSAL_BYTES), "{refused:?}");
         assert!(pending.try_recv().is_err(), "nothing was queued");
     }

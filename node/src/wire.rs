@@ -31,6 +31,9 @@ pub const MAX_ADMISSION_MESSAGE: usize = 64 * 1024;
 /// AppendEntries (32 of at most 256 KiB each: `ossa_consensus::MAX_PAYLOAD_ENTRIES`) and 3 MiB
 /// snapshot chunks; 16 MiB bounds both with room to spare.
 pub const MAX_RAFT_MESSAGE: usize = 16 * 1024 * 1024;
+// A full AppendEntries must fit, with room for its envelope.
+const _: () =
+    assert!(ossa_consensus::MAX_PAYLOAD_ENTRIES as usize * ossa_consensus::MAX_PROPOSAL_BYTES <= MAX_RAFT_MESSAGE / 2);
 
 /// Largest sync message: a page holds at most 256 records of at most 16 KiB each.
 pub const MAX_SYNC_MESSAGE: usize = 4 * 1024 * 1024 + 1024;

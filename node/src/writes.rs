@@ -21,7 +21,7 @@
 
 use std::time::Duration;
 
-use ossa_consensus::{MemberNode, NodeId, Proposal, RegistryCommand, RegistryResponse};
+use ossa_consensus::{MemberNode, NodeId, Proposal, ProposeError, RegistryCommand, RegistryResponse};
 use tokio::time::Instant;
 
 use crate::daemon::NodeContext;
@@ -52,6 +52,9 @@ pub enum WriteError {
     /// The leader could not be reached.
     #[error("cannot reach the leader: {0}")]
     Network(#[from] NetError),
+    /// The command is too large to propose; nothing was written.
+    #[error("write refused: {0}")]
+    TooLarge(String),
     /// The leader or the local Raft refused or failed the write.
     #[error("write failed: {0}")]
     Failed(String),
@@ -65,6 +68,7 @@ pub async fn submit(node: &NodeContext, command: RegistryCommand) -> Result<Regi
         let proposal = Proposal { by: node.org.clone(), command: command.clone() };
         let (leader_id, leader) = match node.consensus.proposer.propose(proposal).await {
             Ok(committed) => return Ok(committed.response),
+            Err(e @ ProposeError::TooLarge(_)) => return Err(WriteError::TooLarge(e.to_string())),
             Err(e) => match e.forward_to_leader() {
                 Some(forward) => (forward.leader_id, forward.leader_node.clone()),
                 None => return Err(WriteError::Failed(e.to_string())),

@@ -117,11 +117,12 @@ impl IntoResponse for ApiError {
 
 impl From<WriteError> for ApiError {
     fn from(err: WriteError) -> Self {
-        let status = match err {
-            WriteError::NoLeader | WriteError::Network(_) => StatusCode::SERVICE_UNAVAILABLE,
-            WriteError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        let (status, code) = match err {
+            WriteError::NoLeader | WriteError::Network(_) => (StatusCode::SERVICE_UNAVAILABLE, "write_failed"),
+            WriteError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            WriteError::Failed(_) => (StatusCode::INTERNAL_SERVER_ERROR, "write_failed"),
         };
-        Self::new(status, "write_failed", err.to_string())
+        Self::new(status, code, err.to_string())
     }
 }
 
