@@ -6,7 +6,8 @@
 //! [`ProposalBatch`]) and hands it to openraft's `client_write`. openraft appends the entry
 //! to the [`SledLogStore`] (fsynced), replicates it through the node's [`RaftTransport`], and
 //! once a quorum of stewards holds it, every node's [`RegistryStateMachine`] applies it: audit
-//! log first, then the registry in sled. Reads come from [`RegistryReader`], the applied in-memory copy.
+//! log first, then the registry in sled. Reads come from [`RegistryReader`], the applied
+//! in-memory copy.
 //!
 //! Storage is sled behind openraft's own storage traits (`RaftLogStorage`,
 //! `RaftStateMachine`), which are the small interface another engine would implement; the

@@ -188,10 +188,13 @@ impl RegistryStateMachine {
         match payload {
             EntryPayload::Blank => Ok(Vec::new()),
             EntryPayload::Normal(ProposalBatch(proposals)) => {
-                let mut state = self.write_state();
+                // Only the registry transitions hold the lock; encoding and audit drafts follow.
+                let outcomes: Vec<_> = {
+                    let mut state = self.write_state();
+                    proposals.iter().map(|proposal| state.registry.apply(index, proposal)).collect()
+                };
                 let mut responses = Vec::with_capacity(proposals.len());
-                for proposal in proposals {
-                    let (response, changes) = state.registry.apply(index, &proposal);
+                for (proposal, (response, changes)) in proposals.into_iter().zip(outcomes) {
                     for change in &changes {
                         let (key, value) =
                             records::encode(change).map_err(|e| StorageIOError::write_state_machine(&e))?;

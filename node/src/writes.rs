@@ -1,9 +1,9 @@
 //! Registry writes from this node: propose locally, or forward to the leader.
 //!
 //! A write accepted by any node reaches the leader: [`submit`] tries the local Raft (through
-//! the consensus crate's `Proposer`, which batches concurrent writes into one Raft entry); when it
-//! answers "forward to leader", the command goes to the leader over `/ossa/raft/1` as a
-//! client write, and the leader proposes it on behalf of this node's org. During an election
+//! the consensus crate's `Proposer`, which batches concurrent writes into one Raft entry);
+//! when it answers "forward to leader", the command goes to the leader over `/ossa/raft/1` as
+//! a client write, and the leader proposes it on behalf of this node's org. During an election
 //! no leader is known; `submit` then waits until the local Raft learns of a new one (it watches
 //! the Raft metrics, so it retries the moment a leader is elected) and retries, for a bounded
 //! time, since a new leader is normally elected within a few hundred milliseconds.
