@@ -2,8 +2,9 @@
 //!
 //! `up` creates `DIR/ca` (the federation CA) and one node directory `DIR/orgN` per node (key,
 //! CSR, certificate — the first `stewards` as stewards — token, and a `node.toml` on free
-//! loopback ports), starts the first node (which founds the Raft group), then the others
-//! (bootstrapping from the first), waits until every node's `/ready` answers 200, optionally
+//! loopback ports, with checkpoints rarer beyond 10 nodes: `checkpoint_interval_ms`), starts
+//! the first node (which founds the Raft group), then the others (bootstrapping from the
+//! first), waits until every node's `/ready` answers 200, optionally
 //! seeds tenants, each with a policy set and an agent (the `seed` module), and writes
 //! `DIR/testnet.json`. Each node logs to `DIR/orgN/node.log`.
 //! `up` on a directory that already holds a stopped testnet restarts it as it was.
@@ -38,6 +39,27 @@ const POLL: Duration = Duration::from_millis(200);
 const EXEC_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long `down` waits after SIGTERM before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(10);
+/// Most nodes whose testnet keeps the node's default checkpoint interval (see
+/// [`checkpoint_interval_ms`]).
+const FULL_RATE_WITNESS_NODES: usize = 10;
+/// Checkpoint interval per node beyond [`FULL_RATE_WITNESS_NODES`].
+const CHECKPOINT_MS_PER_NODE: u64 = 500;
+
+/// The checkpoint interval of each node of an `nodes`-node testnet. Every node checks and
+/// cosigns every other node's checkpoints, so the federation's witnessing work grows with the
+/// square of the nodes per interval. Up to [`FULL_RATE_WITNESS_NODES`] nodes share this
+/// machine at the node's default (1 s); beyond, the interval is half a second per node. At 20
+/// nodes with 1 s checkpoints their gossip held up the leader's replication (a write took
+/// 2.2 s, median, to reach every log; the voters elected 25 times while starting); with 10 s
+/// it took 53 ms (max 219 ms), and with 4 s 47 ms but up to 2.6 s.
+fn checkpoint_interval_ms(nodes: usize) -> u64 {
+    let default = crate::config::AuditConfig::default().checkpoint_interval_ms;
+    if nodes <= FULL_RATE_WITNESS_NODES {
+        default
+    } else {
+        nodes as u64 * CHECKPOINT_MS_PER_NODE
+    }
+}
 
 /// Options of `ossa testnet up`.
 #[derive(Debug, Clone)]
@@ -199,6 +221,10 @@ pub async fn start(options: &UpOptions, progress: Progress) -> anyhow::Result<Te
             api: format!("127.0.0.1:{api_port}"),
             bootstrap: nodes.first().map(|first: &TestnetNode| vec![first.p2p.clone()]).unwrap_or_default(),
             testing: crate::config::TestingConfig { fault_injection: true },
+            audit: crate::config::AuditConfig {
+                checkpoint_interval_ms: checkpoint_interval_ms(options.nodes),
+                ..Default::default()
+            },
             ..NodeConfig::default()
         };
         config.save(&node_dir.config())?;
@@ -413,4 +439,20 @@ pub async fn status(dir: &Path, json: bool) -> anyhow::Result<ExitCode> {
         crate::cli::print_table(&["org", "role", "process", "raft", "ready", "api", "pid"], &rows);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoints_slow_down_beyond_ten_nodes() {
+        let default = crate::config::AuditConfig::default().checkpoint_interval_ms;
+        for nodes in [1, 3, 10] {
+            assert_eq!(checkpoint_interval_ms(nodes), default, "{nodes} nodes");
+        }
+        assert_eq!(checkpoint_interval_ms(11), 5_500);
+        assert_eq!(checkpoint_interval_ms(20), 10_000);
+        assert_eq!(checkpoint_interval_ms(30), 15_000);
+    }
 }
