@@ -45,12 +45,12 @@ const FULL_RATE_WITNESS_NODES: usize = 10;
 /// Checkpoint interval per node beyond [`FULL_RATE_WITNESS_NODES`].
 const CHECKPOINT_MS_PER_NODE: u64 = 500;
 
-/// The checkpoint interval of each node of an `nodes`-node testnet. Every node checks and
+/// The checkpoint interval of each node of a testnet of `nodes` nodes. Every node checks and
 /// cosigns every other node's checkpoints, so the federation's witnessing work grows with the
 /// square of the nodes per interval. Up to [`FULL_RATE_WITNESS_NODES`] nodes share this
 /// machine at the node's default (1 s); beyond, the interval is half a second per node. At 20
 /// nodes with 1 s checkpoints their gossip held up the leader's replication (a write took
-/// 2.2 s, median, to reach every log; the voters elected 25 times while starting); with 10 s
+/// 2.2 s, median, to reach every log; the voters reached term 26 while starting); with 10 s
 /// it took 53 ms (max 219 ms), and with 4 s 47 ms but up to 2.6 s.
 fn checkpoint_interval_ms(nodes: usize) -> u64 {
     let default = crate::config::AuditConfig::default().checkpoint_interval_ms;
