@@ -16,8 +16,9 @@
 //!    every caller gets the error. Then the task takes the next batch.
 //!
 //! This is group commit: one batch is being committed at a time, and the writes that arrive
-//! meanwhile form the next (unless leadership is lost, below). A lone write is proposed at once, with no timer, so a single
-//! client pays nothing for the batching; the more concurrent writers, the larger the entries.
+//! meanwhile form the next (unless leadership is lost, below). A lone write is proposed at
+//! once, with no timer, so a single client pays nothing for the batching; the more concurrent
+//! writers, the larger the entries.
 //! Measured with `ossa bench commit` (3 stewards, 256 clients, one 2-core machine), one batch
 //! at a time beat 2, 4 and 8 (12.9k writes/s against 11.8k, 11.4k and 10.8k; at 64 clients
 //! p99 14.7 ms against 16-21 ms): the machine's CPU is the limit, and smaller batches cost more

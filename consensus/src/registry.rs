@@ -207,7 +207,7 @@ impl std::fmt::Display for Proposal {
 ///
 /// Stored and sent as a JSON array of proposals. An entry written by a release before batching
 /// holds one proposal object; it reads as a batch of one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "StoredBatch")]
 pub struct ProposalBatch(pub Vec<Proposal>);
 

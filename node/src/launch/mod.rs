@@ -4,9 +4,8 @@
 //! CSR, certificate — the first `stewards` as stewards — token, and a `node.toml` on free
 //! loopback ports, with checkpoints rarer beyond 10 nodes: `checkpoint_interval_ms`), starts
 //! the first node (which founds the Raft group), then the others (bootstrapping from the
-//! first), waits until every node's `/ready` answers 200, optionally
-//! seeds tenants, each with a policy set and an agent (the `seed` module), and writes
-//! `DIR/testnet.json`. Each node logs to `DIR/orgN/node.log`.
+//! first), waits until every node's `/ready` answers 200, optionally seeds tenants, each with
+//! a policy set and an agent (the `seed` module), and writes `DIR/testnet.json`. Each node logs to `DIR/orgN/node.log`.
 //! `up` on a directory that already holds a stopped testnet restarts it as it was.
 //! Without `--detach` it then waits for Ctrl-C and stops the nodes it started; with it, the
 //! nodes keep running in their own process group until `ossa testnet down`.
