@@ -69,12 +69,12 @@ mod tests {
             confirmed_at_ms: 1,
         };
         {
-            let db = sled::open(dir.path()).expect("open");
+            let db = ossa_audit::open_sled(dir.path()).expect("open");
             let store = EvidenceStore::open(&db).expect("store");
             assert!(store.insert(&evidence("b")).expect("insert"));
             assert!(!store.insert(&evidence("c")).expect("insert"), "an org's first evidence is kept");
         }
-        let db = sled::open(dir.path()).expect("reopen");
+        let db = ossa_audit::open_sled(dir.path()).expect("reopen");
         let store = EvidenceStore::open(&db).expect("store");
         assert_eq!(store.orgs(), vec!["acme".to_owned()]);
         assert_eq!(store.all(), vec![evidence("b")]);
