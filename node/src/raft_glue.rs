@@ -1,12 +1,13 @@
-//! Raft over libp2p: the outbound [`RaftTransport`] and the inbound request router.
+//! Raft over libp2p: the outbound [`RaftTransport`] and the inbound request handler.
 //!
 //! Outbound: openraft → [`Libp2pTransport::call`] → JSON of the [`RaftRpc`] inside a
-//! `RaftRequest` → [`NetworkClient::request`] to the target's peer id and addresses.
-//! Inbound: the router ([`crate::router`]) hands each request of an admitted peer to
-//! [`handle`]: Raft RPCs go to `ossa_consensus::serve` (after checking the RPC's claimed
-//! sender is the authenticated peer), forwarded writes to the local proposer (on behalf of
-//! the sender's org), joins to [`crate::membership::handle_join`], read-index requests to the
-//! local Raft.
+//! `RaftRequest` → [`NetworkClient::request`] to the target's peer id and addresses, on a
+//! pooled `/ossa/raft/1` stream.
+//! Inbound: the router ([`crate::router`]) hands each `/ossa/raft/1` stream of an admitted
+//! peer to [`serve_stream`], which passes its requests in turn to [`handle`]: Raft RPCs go to
+//! `ossa_consensus::serve` (after checking the RPC's claimed sender is the authenticated
+//! peer), forwarded writes to the local proposer (on behalf of the sender's org), joins to
+//! [`crate::membership::handle_join`], read-index requests to the local Raft.
 
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ use ossa_consensus::{
 
 use crate::admission::{node_id_of, AdmittedPeer};
 use crate::daemon::NodeContext;
-use crate::swarm::{NetError, NetworkClient};
+use crate::swarm::{InboundRaftStream, NetError, NetworkClient};
 use crate::wire::pb::{self, raft_request, raft_response};
 use crate::writes::leader_response;
 
@@ -70,6 +71,36 @@ impl RaftTransport for Libp2pTransport {
 
 fn error(message: impl Into<String>) -> pb::RaftResponse {
     pb::RaftResponse { body: Some(raft_response::Body::Error(message.into())) }
+}
+
+/// Serves the requests of one inbound `/ossa/raft/1` stream, one at a time, until the peer
+/// closes it, sends a frame that cannot be read, or is no longer admitted.
+pub async fn serve_stream(node: &NodeContext, mut stream: InboundRaftStream) {
+    let peer = stream.from.peer_id;
+    if let Err(e) = stream.go_ahead().await {
+        tracing::debug!(%peer, error = %e, "raft stream closed before its go-ahead");
+        return;
+    }
+    loop {
+        let request = match stream.next_request().await {
+            Ok(request) => request,
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return,
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "closing a raft stream that sent an unreadable frame");
+                return;
+            }
+        };
+        if !node.net.is_admitted(&peer) {
+            node.metrics.unadmitted_requests.inc();
+            tracing::debug!(%peer, "dropping a raft request of a peer no longer admitted");
+            return;
+        }
+        let response = handle(node, stream.from.clone(), request).await;
+        if let Err(e) = stream.respond(&response).await {
+            tracing::debug!(%peer, error = %e, "raft stream closed before its answer");
+            return;
+        }
+    }
 }
 
 /// Answers one inbound `/ossa/raft/1` request of an admitted peer.

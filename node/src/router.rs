@@ -1,13 +1,14 @@
 //! The router: hands what admitted peers send to the component that owns it.
 //!
 //! One task reads the swarm's bounded inbound queue and spawns a task per item, so a slow
-//! Raft call never holds up gossip validation. `/ossa/raft/1` requests go to
-//! [`crate::raft_glue::handle`] and their answer back through the swarm; gossip messages go
-//! to the component of their topic (agents, certifications, trust scores or witness), whose verdict (accept, ignore,
-//! reject) is reported to gossipsub before the message is forwarded; `/ossa/sync/1` requests
-//! go to the agent directory (records or certifications), or to the audit log for a
-//! consistency proof. The disconnection of an admitted peer goes to [`crate::leader_loss`], which
-//! stands for election if the peer was the Raft leader.
+//! Raft call never holds up gossip validation. An `/ossa/raft/1` stream is served by its own
+//! task until it ends ([`crate::raft_glue::serve_stream`]), its answers written straight to the
+//! stream; gossip messages go to the component of their topic (agents, certifications, trust
+//! scores or witness), whose verdict (accept, ignore, reject) is reported to gossipsub before
+//! the message is forwarded; `/ossa/sync/1` requests go to the agent directory (records or
+//! certifications), or to the audit log for a consistency proof. The disconnection of an
+//! admitted peer goes to [`crate::leader_loss`], which stands for election if the peer was the
+//! Raft leader.
 
 use std::sync::Arc;
 
@@ -16,24 +17,21 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use crate::daemon::NodeContext;
-use crate::swarm::{Inbound, InboundGossip, InboundRequest, InboundSync};
+use crate::swarm::{Inbound, InboundGossip, InboundSync};
 
 /// Routes inbound items until the swarm stops.
 pub async fn run_router(node: Arc<NodeContext>, mut inbound: mpsc::Receiver<Inbound>) {
     while let Some(item) = inbound.recv().await {
         let node = node.clone();
         let span = match &item {
-            Inbound::Request(request) => tracing::info_span!("raft_request", peer = %request.from.org),
+            Inbound::RaftStream(stream) => tracing::info_span!("raft_stream", peer = %stream.from.org),
             Inbound::Sync(sync) => tracing::info_span!("sync_request", peer = %sync.from.org),
             Inbound::Gossip(gossip) => tracing::info_span!("gossip", topic = %gossip.topic),
             Inbound::Disconnected(peer) => tracing::info_span!("disconnected", %peer),
         };
         let handled = async move {
             match item {
-                Inbound::Request(InboundRequest { from, request, channel }) => {
-                    let response = crate::raft_glue::handle(&node, from, request).await;
-                    node.net.respond(channel, response).await;
-                }
+                Inbound::RaftStream(stream) => crate::raft_glue::serve_stream(&node, stream).await,
                 Inbound::Sync(InboundSync { from, request, channel }) => {
                     let response = match &request.consistency {
                         Some(proof) => crate::witness::serve_consistency(&node, proof).await,

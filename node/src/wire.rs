@@ -1,8 +1,11 @@
-//! Protobuf messages of the wire protocols and the request-response codec that frames them.
+//! Protobuf messages of the wire protocols and the framing they share.
 //!
 //! Each request or response is one protobuf message preceded by its length as a 4-byte
-//! big-endian integer. The codec refuses a frame longer than the protocol's limit before
-//! reading it, so a peer cannot make a node buffer more than that.
+//! big-endian integer. A frame longer than the protocol's limit is refused before it is read,
+//! so a peer cannot make a node buffer more than that. The request-response protocols
+//! (admission, sync) send one request and one response per stream through [`ProstCodec`];
+//! `/ossa/raft/1` sends a sequence of them on a long-lived stream (`swarm::raft_streams`)
+//! with [`read_frame`] and [`write_frame`].
 
 use std::io;
 use std::marker::PhantomData;
@@ -57,7 +60,8 @@ impl<Req, Resp> Clone for ProstCodec<Req, Resp> {
     }
 }
 
-async fn read_frame<M, T>(io: &mut T, max_len: usize) -> io::Result<M>
+/// Reads one length-prefixed message of at most `max_len` bytes.
+pub async fn read_frame<M, T>(io: &mut T, max_len: usize) -> io::Result<M>
 where
     M: prost::Message + Default,
     T: AsyncRead + Unpin + Send,
@@ -76,7 +80,9 @@ where
     M::decode(buf.as_slice()).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
-async fn write_frame<M, T>(io: &mut T, message: &M, max_len: usize) -> io::Result<()>
+/// Writes one length-prefixed message of at most `max_len` bytes and flushes it; the stream
+/// stays open for the next one.
+pub async fn write_frame<M, T>(io: &mut T, message: &M, max_len: usize) -> io::Result<()>
 where
     M: prost::Message,
     T: AsyncWrite + Unpin + Send,
@@ -89,8 +95,20 @@ where
         ));
     }
     let len = u32::try_from(bytes.len()).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    io.write_all(&len.to_be_bytes()).await?;
-    io.write_all(&bytes).await?;
+    let mut frame = Vec::with_capacity(4 + bytes.len());
+    frame.extend_from_slice(&len.to_be_bytes());
+    frame.extend_from_slice(&bytes);
+    io.write_all(&frame).await?;
+    io.flush().await
+}
+
+/// Writes the one message of a request-response stream and closes the stream.
+async fn write_last_frame<M, T>(io: &mut T, message: &M, max_len: usize) -> io::Result<()>
+where
+    M: prost::Message,
+    T: AsyncWrite + Unpin + Send,
+{
+    write_frame(io, message, max_len).await?;
     io.close().await
 }
 
@@ -121,14 +139,14 @@ where
     where
         T: AsyncWrite + Unpin + Send,
     {
-        write_frame(io, &req, self.max_len).await
+        write_last_frame(io, &req, self.max_len).await
     }
 
     async fn write_response<T>(&mut self, _: &StreamProtocol, io: &mut T, res: Resp) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
     {
-        write_frame(io, &res, self.max_len).await
+        write_last_frame(io, &res, self.max_len).await
     }
 }
 
@@ -161,14 +179,33 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
     }
 
+    #[test]
+    fn a_stream_carries_several_frames_and_stays_open() {
+        let first = pb::RaftRequest { body: Some(pb::raft_request::Body::ReadIndex(pb::ReadIndex {})) };
+        let second = pb::RaftRequest { body: Some(pb::raft_request::Body::Rpc(vec![1, 2, 3])) };
+        let mut buf = Cursor::new(Vec::new());
+        block_on(write_frame(&mut buf, &first, 64)).expect("first");
+        block_on(write_frame(&mut buf, &second, 64)).expect("second");
+        let mut read = Cursor::new(buf.into_inner());
+        assert_eq!(block_on(read_frame::<pb::RaftRequest, _>(&mut read, 64)).expect("read first"), first);
+        assert_eq!(block_on(read_frame::<pb::RaftRequest, _>(&mut read, 64)).expect("read second"), second);
+        // The end of the stream is an error the reader can tell apart from a bad frame.
+        let end = block_on(read_frame::<pb::RaftRequest, _>(&mut read, 64)).expect_err("end of stream");
+        assert_eq!(end.kind(), io::ErrorKind::UnexpectedEof);
+    }
+
     proptest! {
         #[test]
         fn decoding_arbitrary_bytes_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
-            let mut codec = ProstCodec::<pb::RaftRequest, pb::RaftResponse>::new(1024);
             let mut read = Cursor::new(bytes.clone());
-            let _ = block_on(codec.read_request(&RAFT_PROTOCOL, &mut read));
+            let _ = block_on(read_frame::<pb::RaftRequest, _>(&mut read, 1024));
+            let mut read = Cursor::new(bytes.clone());
+            let _ = block_on(read_frame::<pb::RaftResponse, _>(&mut read, 1024));
+            let mut codec = ProstCodec::<pb::SyncRequest, pb::SyncResponse>::new(1024);
+            let mut read = Cursor::new(bytes.clone());
+            let _ = block_on(codec.read_request(&SYNC_PROTOCOL, &mut read));
             let mut read = Cursor::new(bytes);
-            let _ = block_on(codec.read_response(&RAFT_PROTOCOL, &mut read));
+            let _ = block_on(codec.read_response(&SYNC_PROTOCOL, &mut read));
         }
     }
 }

@@ -8,10 +8,14 @@ use std::time::Duration;
 use libp2p::{Multiaddr, PeerId};
 use ossa_node::swarm::NetworkClient;
 use ossa_node::wire::pb::{self, raft_request};
-use ossa_testnet::{certificate_for, expired_certificate_for, in_process_peer, Federation};
+use ossa_testnet::{certificate_for, expired_certificate_for, in_process_peer, unadmitted_raft_exchange, Federation};
 use ossa_trust::{FederationCa, NodeKey};
 
 const SETTLE: Duration = Duration::from_secs(20);
+
+fn counter(metrics: &str, name: &str) -> u64 {
+    metrics.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok()).unwrap_or(0)
+}
 
 fn refusals(metrics: &str, reason: &str) -> u64 {
     let prefix = format!("ossa_admission_refused_total{{reason=\"{reason}\"}} ");
@@ -97,4 +101,26 @@ async fn an_expired_certificate_is_refused_with_the_reason() {
     let metrics = net.get_text(1, "/metrics").await.expect("metrics");
     assert!(refusals(&metrics, "expired") >= 1, "the refusal is counted by reason");
     assert!(!net.tenants(1).await.expect("tenants").iter().any(|t| t == "from-an-expired-cert"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_raft_stream_of_a_peer_that_skips_admission_is_never_served() {
+    let net = Federation::up(env!("CARGO_BIN_EXE_ossa"), 1, 1).expect("testnet up");
+    let target = net.node(0);
+    let target_peer: PeerId = target.peer_id.parse().expect("peer id");
+    let target_addr: Multiaddr = target.p2p.rsplit_once("/p2p/").expect("p2p suffix").0.parse().expect("addr");
+
+    let command = serde_json::json!({ "type": "create_tenant", "name": "never-admitted" });
+    let request = pb::RaftRequest { body: Some(raft_request::Body::ClientWrite(command.to_string().into_bytes())) };
+    let answer = unadmitted_raft_exchange(target_peer, target_addr, &request).await.expect("connected");
+    assert!(answer.is_err(), "an unadmitted peer got a byte back: {answer:?}");
+
+    // The stream was dropped unread at the admission deadline, and counted.
+    net.wait_until("the dropped stream is counted", SETTLE, || async {
+        let metrics = net.get_text(0, "/metrics").await.ok()?;
+        (counter(&metrics, "ossa_unadmitted_requests_total") >= 1).then_some(())
+    })
+    .await
+    .expect("counted in /metrics");
+    assert!(!net.tenants(0).await.expect("tenants").iter().any(|t| t == "never-admitted"));
 }

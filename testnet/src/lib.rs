@@ -8,7 +8,7 @@
 
 mod rogue;
 
-pub use rogue::{certificate_for, expired_certificate_for, in_process_peer};
+pub use rogue::{certificate_for, expired_certificate_for, in_process_peer, unadmitted_raft_exchange};
 
 use std::future::Future;
 use std::path::{Path, PathBuf};

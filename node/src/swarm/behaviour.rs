@@ -1,5 +1,5 @@
-//! The composed libp2p behaviour: identify, admission, the Raft request-response protocol,
-//! gossipsub, sync and discovery (Kademlia among admitted peers).
+//! The composed libp2p behaviour: identify, admission, the streams of `/ossa/raft/1`
+//! (libp2p-stream), gossipsub, sync and discovery (Kademlia among admitted peers).
 
 use std::time::Duration;
 
@@ -9,18 +9,12 @@ use libp2p::{gossipsub, identify, identity};
 use sha2::{Digest, Sha256};
 
 use super::discovery::Discovery;
-use crate::wire::{
-    pb, ProstCodec, ADMISSION_PROTOCOL, MAX_ADMISSION_MESSAGE, MAX_RAFT_MESSAGE, MAX_SYNC_MESSAGE, RAFT_PROTOCOL,
-    SYNC_PROTOCOL,
-};
+use crate::wire::{pb, ProstCodec, ADMISSION_PROTOCOL, MAX_ADMISSION_MESSAGE, MAX_SYNC_MESSAGE, SYNC_PROTOCOL};
 
 /// Protocol version announced by identify.
 const IDENTIFY_PROTOCOL: &str = "/ossa/id/1";
 /// An admission handshake is one small round trip; 10 s only cuts off a stalled peer.
 const ADMISSION_TIMEOUT: Duration = Duration::from_secs(10);
-/// The slowest `/ossa/raft/1` request is a join, which waits for the new learner to catch up
-/// with the log; Raft RPCs carry their own, shorter deadlines on top of this.
-const RAFT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// A sync page is at most 4 MiB; 30 s allows for a slow link.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest gossip message: every gossiped message is one signed record of a few KiB; the
@@ -118,7 +112,7 @@ pub(crate) type BuildError = Box<dyn std::error::Error + Send + Sync>;
 pub struct Behaviour {
     pub(super) identify: identify::Behaviour,
     pub(super) admission: request_response::Behaviour<ProstCodec<pb::AdmissionRequest, pb::AdmissionResponse>>,
-    pub(super) raft: request_response::Behaviour<ProstCodec<pb::RaftRequest, pb::RaftResponse>>,
+    pub(super) raft_streams: libp2p_stream::Behaviour,
     pub(super) gossipsub: gossipsub::Behaviour,
     pub(super) sync: request_response::Behaviour<ProstCodec<pb::SyncRequest, pb::SyncResponse>>,
     pub(super) discovery: Discovery,
@@ -132,11 +126,7 @@ impl Behaviour {
             [(ADMISSION_PROTOCOL, ProtocolSupport::Full)],
             request_response::Config::default().with_request_timeout(ADMISSION_TIMEOUT),
         );
-        let raft = request_response::Behaviour::with_codec(
-            ProstCodec::new(MAX_RAFT_MESSAGE),
-            [(RAFT_PROTOCOL, ProtocolSupport::Full)],
-            request_response::Config::default().with_request_timeout(RAFT_REQUEST_TIMEOUT),
-        );
+        let raft_streams = libp2p_stream::Behaviour::new();
         let gossipsub = gossip_behaviour()?;
         let sync = request_response::Behaviour::with_codec(
             ProstCodec::new(MAX_SYNC_MESSAGE),
@@ -144,6 +134,6 @@ impl Behaviour {
             request_response::Config::default().with_request_timeout(SYNC_TIMEOUT),
         );
         let discovery = Discovery::new(key.public().to_peer_id());
-        Ok(Self { identify, admission, raft, gossipsub, sync, discovery })
+        Ok(Self { identify, admission, raft_streams, gossipsub, sync, discovery })
     }
 }

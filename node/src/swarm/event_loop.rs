@@ -1,5 +1,7 @@
-//! The task that owns the swarm: runs admission, moves requests and answers, enforces bans,
-//! feeds discovery with what identify reports of admitted peers and dials the peers it finds.
+//! The task that owns the swarm: runs admission and publishes who is admitted, moves sync
+//! requests and answers and gossip, enforces bans, feeds discovery with what identify reports
+//! of admitted peers and dials the peers it finds. It also starts the acceptor of inbound
+//! `/ossa/raft/1` streams, which runs beside it (`raft_streams`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -12,16 +14,16 @@ use libp2p::request_response::{self, Message, OutboundRequestId};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{identify, identity, noise, tcp, yamux, Multiaddr, PeerId, Swarm};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::behaviour::{Behaviour, BehaviourEvent};
+use super::raft_streams::{Acceptor, AdmittedPeers, StreamPool};
 use super::{
-    Command, Inbound, InboundGossip, InboundRequest, InboundSync, NetError, NetworkClient, NetworkView, COMMAND_QUEUE,
-    INBOUND_QUEUE,
+    Command, Inbound, InboundGossip, InboundSync, NetError, NetworkClient, NetworkView, COMMAND_QUEUE, INBOUND_QUEUE,
 };
 use crate::admission::{Admission, AdmittedPeer};
 use crate::metrics::Metrics;
-use crate::wire::pb;
+use crate::wire::{pb, RAFT_PROTOCOL};
 
 /// How often the loop checks admission deadlines, bans and bootstrap connectivity.
 const TICK: Duration = Duration::from_secs(1);
@@ -55,19 +57,19 @@ pub struct SwarmSettings {
     pub topics: Vec<String>,
 }
 
-type Reply = oneshot::Sender<Result<pb::RaftResponse, NetError>>;
 type SyncReply = oneshot::Sender<Result<pb::SyncResponse, NetError>>;
 
-/// A request waiting for its peer to be dialed and admitted.
+/// What waits for a peer to be dialed and admitted.
 enum Queued {
-    Raft(pb::RaftRequest, Reply),
+    /// A caller about to open a raft stream to the peer.
+    Connect(oneshot::Sender<Result<(), NetError>>),
     Sync(pb::SyncRequest, SyncReply),
 }
 
 impl Queued {
     fn is_closed(&self) -> bool {
         match self {
-            Self::Raft(_, reply) => reply.is_closed(),
+            Self::Connect(reply) => reply.is_closed(),
             Self::Sync(_, reply) => reply.is_closed(),
         }
     }
@@ -75,7 +77,7 @@ impl Queued {
     fn fail(self, error: NetError) {
         // The asker may have given up; then nobody waits for the error.
         match self {
-            Self::Raft(_, reply) => drop(reply.send(Err(error))),
+            Self::Connect(reply) => drop(reply.send(Err(error))),
             Self::Sync(_, reply) => drop(reply.send(Err(error))),
         }
     }
@@ -87,13 +89,16 @@ struct EventLoop {
     inbound: mpsc::Sender<Inbound>,
     settings: SwarmSettings,
     metrics: Arc<Metrics>,
-    admitted: HashMap<PeerId, AdmittedPeer>,
+    admitted: AdmittedPeers,
+    /// Where the admitted peers that are not cut off are published for the raft streams.
+    admitted_view: watch::Sender<AdmittedPeers>,
+    /// Outbound raft streams, emptied of a peer's when its last connection closes.
+    raft_streams: StreamPool,
     /// Connected peers that have not completed admission, with their deadline.
     unadmitted: HashMap<PeerId, Instant>,
     banned: HashMap<PeerId, Instant>,
     /// Requests waiting for their peer to be connected and admitted.
     queued: HashMap<PeerId, Vec<Queued>>,
-    pending: HashMap<OutboundRequestId, Reply>,
     pending_sync: HashMap<OutboundRequestId, SyncReply>,
     listen_addrs: Vec<Multiaddr>,
     /// Orgs revoked by governance: refused at admission, disconnected when revoked.
@@ -140,17 +145,29 @@ pub fn spawn(
     let (command_tx, commands) = mpsc::channel(COMMAND_QUEUE);
     let told_revoked = Arc::new(Mutex::new(HashSet::new()));
     let (inbound, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
+    let (admitted_view, admitted) = watch::channel(AdmittedPeers::new());
+    let mut control = swarm.behaviour().raft_streams.new_control();
+    let incoming = control.accept(RAFT_PROTOCOL)?;
+    let raft_streams = StreamPool::new(control);
+    let acceptor = Acceptor {
+        admitted: admitted.clone(),
+        inbound: inbound.clone(),
+        metrics: metrics.clone(),
+        admission_timeout: settings.admission_timeout,
+    };
+    tokio::spawn(acceptor.run(incoming));
     let event_loop = EventLoop {
         swarm,
         commands,
         inbound,
         settings,
         metrics,
-        admitted: HashMap::new(),
+        admitted: AdmittedPeers::new(),
+        admitted_view,
+        raft_streams: raft_streams.clone(),
         unadmitted: HashMap::new(),
         banned: HashMap::new(),
         queued: HashMap::new(),
-        pending: HashMap::new(),
         pending_sync: HashMap::new(),
         listen_addrs: Vec::new(),
         revoked: HashSet::new(),
@@ -163,7 +180,7 @@ pub fn spawn(
         admissions: 0,
     };
     tokio::spawn(event_loop.run());
-    Ok((NetworkClient { commands: command_tx, told_revoked }, inbound_rx))
+    Ok((NetworkClient { commands: command_tx, told_revoked, admitted, raft_streams }, inbound_rx))
 }
 
 impl EventLoop {
@@ -249,12 +266,8 @@ impl EventLoop {
 
     fn on_command(&mut self, command: Command) {
         match command {
-            Command::Request { peer, addrs, request, reply } => {
-                self.send_when_admitted(peer, addrs, Queued::Raft(request, reply));
-            }
-            Command::Respond { channel, response } => {
-                // The peer may have gone; then the answer is dropped, as the peer would.
-                let _ = self.swarm.behaviour_mut().raft.send_response(channel, response);
+            Command::Connect { peer, addrs, reply } => {
+                self.send_when_admitted(peer, addrs, Queued::Connect(reply));
             }
             Command::Publish { topic, data, reply } => {
                 let result = match self.swarm.behaviour_mut().gossipsub.publish(IdentTopic::new(topic), data) {
@@ -280,6 +293,7 @@ impl EventLoop {
                 }
                 self.blocked = peers;
                 self.refresh_undialable();
+                self.publish_admitted();
             }
             Command::Disconnect { peer } => {
                 tracing::warn!(%peer, "fault injection: closing the connections to this peer once");
@@ -359,6 +373,8 @@ impl EventLoop {
                 self.closing_after_answer.remove(&peer_id);
                 self.swarm.behaviour_mut().discovery.disconnected(&peer_id);
                 self.metrics.admitted_peers.set(self.admitted.len() as i64);
+                self.publish_admitted();
+                self.raft_streams.forget(&peer_id);
                 self.fail_queued(peer_id, "disconnected");
             }
             SwarmEvent::OutgoingConnectionError { peer_id: Some(peer), error, .. }
@@ -367,7 +383,6 @@ impl EventLoop {
                 self.fail_queued(peer, &error.to_string());
             }
             SwarmEvent::Behaviour(BehaviourEvent::Admission(event)) => self.on_admission(event),
-            SwarmEvent::Behaviour(BehaviourEvent::Raft(event)) => self.on_raft(event),
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => self.on_gossip(event),
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync(event),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }))
@@ -438,32 +453,6 @@ impl EventLoop {
                     let _ = self.swarm.disconnect_peer_id(peer);
                 }
             }
-        }
-    }
-
-    fn on_raft(&mut self, event: request_response::Event<pb::RaftRequest, pb::RaftResponse>) {
-        match event {
-            request_response::Event::Message { peer, message: Message::Request { request, channel, .. }, .. } => {
-                let Some(from) = self.admitted.get(&peer).cloned() else {
-                    self.metrics.unadmitted_requests.inc();
-                    tracing::debug!(%peer, "dropping request from unadmitted peer");
-                    return;
-                };
-                if self.inbound.try_send(Inbound::Request(InboundRequest { from, request, channel })).is_err() {
-                    tracing::warn!(%peer, "router busy; dropping request");
-                }
-            }
-            request_response::Event::Message { message: Message::Response { request_id, response }, .. } => {
-                if let Some(reply) = self.pending.remove(&request_id) {
-                    let _ = reply.send(Ok(response));
-                }
-            }
-            request_response::Event::OutboundFailure { peer, request_id, error, .. } => {
-                if let Some(reply) = self.pending.remove(&request_id) {
-                    let _ = reply.send(Err(NetError::Failed(peer, error.to_string())));
-                }
-            }
-            _ => {}
         }
     }
 
@@ -543,6 +532,7 @@ impl EventLoop {
             tracing::info!(%peer_id, org = %peer.org, role = %peer.role, "peer admitted");
             self.metrics.admission_accepted.inc();
             self.metrics.admitted_peers.set(self.admitted.len() as i64);
+            self.publish_admitted();
         }
         for queued in self.queued.remove(&peer_id).unwrap_or_default() {
             self.send(peer_id, queued);
@@ -575,9 +565,9 @@ impl EventLoop {
 
     fn send(&mut self, peer: PeerId, queued: Queued) {
         match queued {
-            Queued::Raft(request, reply) => {
-                let id = self.swarm.behaviour_mut().raft.send_request(&peer, request);
-                self.pending.insert(id, reply);
+            Queued::Connect(reply) => {
+                // The caller may have given up waiting.
+                let _ = reply.send(Ok(()));
             }
             Queued::Sync(request, reply) => {
                 let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
@@ -598,10 +588,19 @@ impl EventLoop {
         self.metrics.refused(reason);
         self.unadmitted.remove(&peer);
         self.admitted.remove(&peer);
+        self.publish_admitted();
         self.banned.insert(peer, Instant::now() + self.settings.ban);
         self.swarm.behaviour_mut().discovery.refused(&peer);
         self.refresh_undialable();
         self.fail_queued(peer, &format!("admission failed: {reason}"));
+    }
+
+    /// Publishes the admitted peers that are not cut off by fault injection: the raft streams
+    /// serve and open streams only to these.
+    fn publish_admitted(&self) {
+        let reachable =
+            self.admitted.iter().filter(|(peer, _)| !self.blocked.contains(peer)).map(|(p, a)| (*p, a.clone()));
+        self.admitted_view.send_replace(reachable.collect());
     }
 
     fn fail_queued(&mut self, peer: PeerId, why: &str) {

@@ -2,16 +2,20 @@
 //!
 //! ```text
 //!  NetworkClient ──Command (bounded)──▶ EventLoop (owns Swarm<Behaviour>)
-//!                                         │  admission on every connection
-//!                                         │  outbound requests, held until the peer is admitted
-//!  router task ◀──Inbound (bounded)───────┘  inbound /ossa/raft/1 requests and gossip
-//!       └── answers with Command::Respond,       messages of admitted peers,
-//!           judges gossip with Command::Validate  and admitted peers' disconnections
+//!       │                                 │  admission on every connection; publishes the
+//!       │                                 │  admitted peers (watch) for the raft streams
+//!       │                                 │  sync requests, held until the peer is admitted
+//!       └─ /ossa/raft/1 streams ─┐        │
+//!  router task ◀──Inbound (bounded)───────┘  inbound raft streams, sync requests and gossip
+//!       └── answers sync with Command::RespondSync, messages of admitted peers,
+//!           judges gossip with Command::Validate    and admitted peers' disconnections
 //! ```
 //!
-//! A connection is useless until admission succeeds: inbound requests and gossip from an
-//! unadmitted peer are dropped (and counted; gossip is reported `Reject`), outbound requests to it wait in a queue until it is
-//! admitted or fails, and a peer that fails admission is disconnected and banned for a while.
+//! A connection is useless until admission succeeds: inbound requests, streams and gossip
+//! from an unadmitted peer are dropped (and counted; gossip is reported `Reject`), outbound
+//! requests to it wait until it is admitted or fails, and a peer that fails admission is
+//! disconnected and banned for a while. `/ossa/raft/1` runs on long-lived streams outside the
+//! swarm task (`raft_streams`).
 //!
 //! Peers beyond the bootstrap list are found by Kademlia (`/ossa/kad/1`, see `discovery`):
 //!
@@ -24,6 +28,7 @@
 
 mod behaviour;
 mod discovery;
+mod raft_streams;
 
 pub use behaviour::QUARANTINED_APP_SCORE;
 pub(crate) use behaviour::{gossip_behaviour, subscribe};
@@ -36,17 +41,19 @@ use std::time::Duration;
 use libp2p::gossipsub::{MessageAcceptance, MessageId};
 use libp2p::request_response::ResponseChannel;
 use libp2p::{Multiaddr, PeerId};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::admission::AdmittedPeer;
 use crate::wire::pb;
 
 pub use event_loop::{spawn, SwarmSettings};
+use raft_streams::{AdmittedPeers, StreamPool};
+pub use raft_streams::{InboundRaftStream, MAX_IDLE_STREAMS_PER_PEER};
 
-/// How many commands may wait for the swarm loop before senders are slowed down. Raft sends
-/// at most a few RPCs per peer in flight; 1024 leaves room for bursts of client writes.
+/// How many commands may wait for the swarm loop before senders are slowed down: gossip
+/// publications and verdicts, sync requests and connection requests come in bursts.
 const COMMAND_QUEUE: usize = 1024;
-/// How many inbound requests may wait for the router. Past this, new ones are dropped and the
+/// How many inbound items may wait for the router. Past this, new ones are dropped and the
 /// sender times out and retries, which is how Raft expects an overloaded peer to behave.
 const INBOUND_QUEUE: usize = 1024;
 
@@ -72,8 +79,8 @@ pub enum NetError {
 
 /// Something an admitted peer sent, for the router to handle.
 pub enum Inbound {
-    /// A `/ossa/raft/1` request.
-    Request(InboundRequest),
+    /// A `/ossa/raft/1` stream, to be served until it ends.
+    RaftStream(InboundRaftStream),
     /// A gossip message, to be judged with [`NetworkClient::validate`].
     Gossip(InboundGossip),
     /// A `/ossa/sync/1` request.
@@ -104,16 +111,6 @@ pub struct InboundGossip {
     pub data: Vec<u8>,
 }
 
-/// An inbound `/ossa/raft/1` request from an admitted peer.
-pub struct InboundRequest {
-    /// Who sent it.
-    pub from: AdmittedPeer,
-    /// The request.
-    pub request: pb::RaftRequest,
-    /// Where the answer goes (hand it back with [`NetworkClient::respond`]).
-    pub channel: ResponseChannel<pb::RaftResponse>,
-}
-
 /// What the swarm loop knows about the network, for status and joins.
 #[derive(Debug, Clone, Default)]
 pub struct NetworkView {
@@ -129,15 +126,11 @@ pub struct NetworkView {
 }
 
 pub(crate) enum Command {
-    Request {
+    /// Dial `peer` if not connected; answer once it is admitted.
+    Connect {
         peer: PeerId,
         addrs: Vec<Multiaddr>,
-        request: pb::RaftRequest,
-        reply: oneshot::Sender<Result<pb::RaftResponse, NetError>>,
-    },
-    Respond {
-        channel: ResponseChannel<pb::RaftResponse>,
-        response: pb::RaftResponse,
+        reply: oneshot::Sender<Result<(), NetError>>,
     },
     View {
         reply: oneshot::Sender<NetworkView>,
@@ -180,16 +173,19 @@ pub(crate) enum Command {
     },
 }
 
-/// Cloneable handle to the swarm loop.
+/// Cloneable handle to the swarm loop and the raft streams.
 #[derive(Clone)]
 pub struct NetworkClient {
     commands: mpsc::Sender<Command>,
     told_revoked: Arc<Mutex<HashSet<PeerId>>>,
+    admitted: watch::Receiver<AdmittedPeers>,
+    raft_streams: StreamPool,
 }
 
 impl NetworkClient {
-    /// Sends `request` to `peer` (dialing `addrs` if not connected) and waits up to `timeout`
-    /// for the answer. The request leaves only once the peer is admitted.
+    /// Sends `request` to `peer` on a `/ossa/raft/1` stream (dialing `addrs` if not connected)
+    /// and waits up to `timeout` for the answer. The request leaves only once the peer is
+    /// admitted.
     pub async fn request(
         &self,
         peer: PeerId,
@@ -197,19 +193,26 @@ impl NetworkClient {
         request: pb::RaftRequest,
         timeout: Duration,
     ) -> Result<pb::RaftResponse, NetError> {
-        let (reply, answer) = oneshot::channel();
-        self.commands.send(Command::Request { peer, addrs, request, reply }).await.map_err(|_| NetError::Stopped)?;
-        match tokio::time::timeout(timeout, answer).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(NetError::Stopped),
-            Err(_) => Err(NetError::Timeout(peer, timeout)),
-        }
+        let exchange = async {
+            self.connect(peer, addrs).await?;
+            self.raft_streams.exchange(peer, &request).await
+        };
+        tokio::time::timeout(timeout, exchange).await.unwrap_or(Err(NetError::Timeout(peer, timeout)))
     }
 
-    /// Answers an [`Inbound`] request.
-    pub async fn respond(&self, channel: ResponseChannel<pb::RaftResponse>, response: pb::RaftResponse) {
-        // If the loop has stopped, the node is shutting down and the answer has nowhere to go.
-        let _ = self.commands.send(Command::Respond { channel, response }).await;
+    /// Returns once `peer` is admitted, dialing `addrs` if it is not connected.
+    async fn connect(&self, peer: PeerId, addrs: Vec<Multiaddr>) -> Result<(), NetError> {
+        if self.is_admitted(&peer) {
+            return Ok(());
+        }
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(Command::Connect { peer, addrs, reply }).await.map_err(|_| NetError::Stopped)?;
+        answer.await.map_err(|_| NetError::Stopped)?
+    }
+
+    /// Whether `peer` is admitted and not cut off, as the swarm loop last published.
+    pub fn is_admitted(&self, peer: &PeerId) -> bool {
+        self.admitted.borrow().contains_key(peer)
     }
 
     /// Publishes `data` on gossip `topic`. Having no peer subscribed yet is not an error: the

@@ -1,0 +1,229 @@
+//! `/ossa/raft/1` on long-lived streams: Raft RPCs, forwarded writes, joins and read-index
+//! requests travel without the swarm task on their path.
+//!
+//! ```text
+//!  outbound: NetworkClient::request ── peer not admitted yet? Command::Connect, wait ──▶
+//!            StreamPool: an idle stream to the peer, or a new one (libp2p-stream, straight to
+//!            the connection) ──request frame──▶ … ◀──response frame── stream back to the pool
+//!  inbound:  libp2p-stream ──▶ acceptor: held until its peer is admitted (at most the
+//!            admission deadline), else dropped and counted ──Inbound::RaftStream──▶ router,
+//!            which sends the go-ahead and serves the stream's requests in order
+//! ```
+//!
+//! A stream carries one exchange at a time: a request frame, then its response frame (framing:
+//! [`crate::wire`]). Concurrent calls to one peer use one stream each; after its answer a stream
+//! goes back to its peer's pool (at most [`MAX_IDLE_STREAMS_PER_PEER`]) and carries the next call
+//! with no new substream, protocol negotiation or swarm-task hop. A call that fails or times out
+//! drops its stream, so a late answer is never read as the answer to another request. A peer's
+//! pool is emptied when its last connection closes.
+//!
+//! A new stream begins with one go-ahead byte from the accepting side, sent once it has
+//! admitted the opener and a task serves the stream. The opener writes its first request only
+//! after it, so a stream dropped unserved (an unadmitted opener, a busy router, libp2p-stream's
+//! full accept queue) has carried nothing, and the call safely tries a fresh one. The same holds
+//! for a pooled stream whose write fails. Once a request is written, a failure is the caller's
+//! to judge: the request may have been served.
+//!
+//! Admission is checked when a stream arrives and again before each request on it is served; a
+//! peer that loses admission is also disconnected by the swarm loop, which ends its streams.
+//! Pooled and served streams keep their connection open (libp2p's keep-alive counts open
+//! streams). Only Raft members and the nodes joining them hold such streams, and heartbeats keep
+//! those connections busy anyway.
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use libp2p::{PeerId, Stream};
+use tokio::sync::{mpsc, watch};
+
+use super::{Inbound, NetError};
+use crate::admission::AdmittedPeer;
+use crate::metrics::Metrics;
+use crate::wire::{pb, read_frame, write_frame, MAX_RAFT_MESSAGE, RAFT_PROTOCOL};
+
+/// The admitted, reachable peers, as the swarm loop last published them.
+pub(crate) type AdmittedPeers = HashMap<PeerId, AdmittedPeer>;
+
+/// Idle streams kept per peer. Raft keeps one or two calls in flight per peer; the rest serve
+/// bursts of forwarded writes, and a burst beyond this opens streams that are closed after it.
+pub const MAX_IDLE_STREAMS_PER_PEER: usize = 64;
+/// Fresh streams tried per call when the accepting side drops them unserved.
+const OPEN_ATTEMPTS: usize = 3;
+/// The byte that tells an opener its stream is admitted and served.
+const GO_AHEAD: u8 = 1;
+
+/// Outbound streams to admitted peers, idle ones pooled per peer.
+#[derive(Clone)]
+pub(crate) struct StreamPool {
+    control: libp2p_stream::Control,
+    idle: Arc<Mutex<HashMap<PeerId, Vec<Stream>>>>,
+}
+
+impl StreamPool {
+    pub(super) fn new(control: libp2p_stream::Control) -> Self {
+        Self { control, idle: Arc::default() }
+    }
+
+    /// Sends `request` to `peer`, which must be admitted, and reads its response.
+    pub(super) async fn exchange(&self, peer: PeerId, request: &pb::RaftRequest) -> Result<pb::RaftResponse, NetError> {
+        let mut stream = self.writable_stream(peer, request).await?;
+        let response = read_frame(&mut stream, MAX_RAFT_MESSAGE).await.map_err(|e| failed(peer, &e))?;
+        self.put_idle(peer, stream);
+        Ok(response)
+    }
+
+    /// A stream to `peer` that `request` has been written to: a pooled one if the write
+    /// succeeds, else a fresh one.
+    async fn writable_stream(&self, peer: PeerId, request: &pb::RaftRequest) -> Result<Stream, NetError> {
+        while let Some(mut stream) = self.take_idle(&peer) {
+            match write_frame(&mut stream, request, MAX_RAFT_MESSAGE).await {
+                Ok(()) => return Ok(stream),
+                Err(e) if e.kind() == io::ErrorKind::InvalidInput => return Err(failed(peer, &e)),
+                Err(e) => tracing::debug!(%peer, error = %e, "a pooled raft stream is closed; trying another"),
+            }
+        }
+        let mut stream = self.open(peer).await?;
+        write_frame(&mut stream, request, MAX_RAFT_MESSAGE).await.map_err(|e| failed(peer, &e))?;
+        Ok(stream)
+    }
+
+    /// Opens a stream to `peer` and waits for its go-ahead, trying [`OPEN_ATTEMPTS`] times.
+    async fn open(&self, peer: PeerId) -> Result<Stream, NetError> {
+        let mut last_error = String::new();
+        for _ in 0..OPEN_ATTEMPTS {
+            let mut stream = self
+                .control
+                .clone()
+                .open_stream(peer, RAFT_PROTOCOL)
+                .await
+                .map_err(|e| NetError::Unreachable(peer, e.to_string()))?;
+            let mut go_ahead = [0u8];
+            match stream.read_exact(&mut go_ahead).await {
+                Ok(()) if go_ahead[0] == GO_AHEAD => return Ok(stream),
+                Ok(()) => return Err(NetError::Failed(peer, format!("bad go-ahead byte {}", go_ahead[0]))),
+                Err(e) => last_error = e.to_string(),
+            }
+        }
+        Err(NetError::Failed(peer, format!("no raft stream was served: {last_error}")))
+    }
+
+    fn take_idle(&self, peer: &PeerId) -> Option<Stream> {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).get_mut(peer)?.pop()
+    }
+
+    fn put_idle(&self, peer: PeerId, stream: Stream) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let streams = idle.entry(peer).or_default();
+        if streams.len() < MAX_IDLE_STREAMS_PER_PEER {
+            streams.push(stream);
+        }
+    }
+
+    /// Drops the idle streams to `peer` (its last connection closed).
+    pub(super) fn forget(&self, peer: &PeerId) {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).remove(peer);
+    }
+}
+
+fn failed(peer: PeerId, error: &io::Error) -> NetError {
+    NetError::Failed(peer, error.to_string())
+}
+
+/// An inbound `/ossa/raft/1` stream of an admitted peer, for the router to serve: first
+/// [`Self::go_ahead`], then [`Self::next_request`] and [`Self::respond`] in turn.
+pub struct InboundRaftStream {
+    /// Who opened it.
+    pub from: AdmittedPeer,
+    stream: Stream,
+}
+
+impl InboundRaftStream {
+    /// Tells the opener its stream is served.
+    pub async fn go_ahead(&mut self) -> io::Result<()> {
+        self.stream.write_all(&[GO_AHEAD]).await?;
+        self.stream.flush().await
+    }
+
+    /// The next request; an error of kind `UnexpectedEof` when the opener closed the stream.
+    pub async fn next_request(&mut self) -> io::Result<pb::RaftRequest> {
+        read_frame(&mut self.stream, MAX_RAFT_MESSAGE).await
+    }
+
+    /// Answers the last request.
+    pub async fn respond(&mut self, response: &pb::RaftResponse) -> io::Result<()> {
+        write_frame(&mut self.stream, response, MAX_RAFT_MESSAGE).await
+    }
+}
+
+/// What the acceptor needs besides the streams themselves.
+pub(super) struct Acceptor {
+    pub(super) admitted: watch::Receiver<AdmittedPeers>,
+    pub(super) inbound: mpsc::Sender<Inbound>,
+    pub(super) metrics: Arc<Metrics>,
+    /// How long a stream may wait for its peer's admission.
+    pub(super) admission_timeout: Duration,
+}
+
+impl Acceptor {
+    /// Hands each inbound stream of an admitted peer to the router, until the swarm stops.
+    pub(super) async fn run(self, mut incoming: libp2p_stream::IncomingStreams) {
+        while let Some((peer, stream)) = incoming.next().await {
+            let mut admitted = self.admitted.clone();
+            let (inbound, metrics, wait) = (self.inbound.clone(), self.metrics.clone(), self.admission_timeout);
+            tokio::spawn(async move {
+                let Some(from) = wait_for_admission(&mut admitted, peer, wait).await else {
+                    metrics.unadmitted_requests.inc();
+                    tracing::debug!(%peer, "dropping a raft stream of an unadmitted peer");
+                    return;
+                };
+                if inbound.try_send(Inbound::RaftStream(InboundRaftStream { from, stream })).is_err() {
+                    tracing::warn!(%peer, "router busy; dropping a raft stream before its go-ahead");
+                }
+            });
+        }
+    }
+}
+
+/// `peer` once it is admitted, or `None` if it is not within `wait`. A stream can arrive just
+/// before the admission of its opener completes on this side.
+async fn wait_for_admission(
+    admitted: &mut watch::Receiver<AdmittedPeers>,
+    peer: PeerId,
+    wait: Duration,
+) -> Option<AdmittedPeer> {
+    let admitted = tokio::time::timeout(wait, admitted.wait_for(|peers| peers.contains_key(&peer))).await.ok()?.ok()?;
+    admitted.get(&peer).cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn admitted_peer(peer_id: PeerId) -> AdmittedPeer {
+        AdmittedPeer { peer_id, org: "acme".into(), role: ossa_trust::Role::Steward }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_waits_for_its_peers_admission() {
+        let peer = PeerId::random();
+        let (publish, mut admitted) = watch::channel(AdmittedPeers::new());
+        let waiting =
+            tokio::spawn(async move { wait_for_admission(&mut admitted, peer, Duration::from_secs(10)).await });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        publish.send_modify(|peers| drop(peers.insert(peer, admitted_peer(peer))));
+        let from = waiting.await.expect("task").expect("admitted within the wait");
+        assert_eq!(from.peer_id, peer);
+        assert_eq!(from.org, "acme");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_of_a_peer_never_admitted_is_refused() {
+        let (peer, other) = (PeerId::random(), PeerId::random());
+        let (publish, mut admitted) = watch::channel(AdmittedPeers::new());
+        publish.send_modify(|peers| drop(peers.insert(other, admitted_peer(other))));
+        assert!(wait_for_admission(&mut admitted, peer, Duration::from_secs(10)).await.is_none());
+    }
+}
