@@ -5,9 +5,9 @@
 //! `<federation>/<org>` (also the signature's key name), whenever the log has grown by
 //! `[audit] checkpoint_entries` entries or `[audit] checkpoint_interval_ms` has passed since
 //! the last one and it grew at all. Each new checkpoint is published on the checkpoints gossip
-//! topic, where peer orgs witness it ([`crate::witness`]) and gossip back their cosignatures,
-//! which [`OwnCheckpoints::add_cosignatures`] merges into the note they sign. While a member
-//! has not cosigned the latest checkpoint it is published again every 5 s.
+//! topic, where the stewards witness it ([`crate::witness`]) and gossip back their
+//! cosignatures, which [`OwnCheckpoints::add_cosignatures`] merges into the note they sign.
+//! While a steward has not cosigned the latest checkpoint it is published again every 5 s.
 //!
 //! The checkpointer also keeps the audit log's tail short: every poll (50 ms) it writes the
 //! entries appended one at a time since the last write to sled ([`AuditLog::persist`]), so an
@@ -39,7 +39,7 @@ pub const RECENT_CHECKPOINTS: usize = 16;
 /// How often the checkpointer looks at the log: bounds how late an entry-count checkpoint is.
 const POLL: Duration = Duration::from_millis(50);
 
-/// How often the latest checkpoint is published again while some member has not cosigned it:
+/// How often the latest checkpoint is published again while some steward has not cosigned it:
 /// gossip published before the mesh formed, or while a witness was cut off, is lost, and an
 /// idle log signs nothing new.
 const REPUBLISH_PERIOD: Duration = Duration::from_secs(5);
@@ -144,7 +144,7 @@ pub async fn run_checkpointer(node: Arc<NodeContext>, every_entries: u64, interv
             tracing::warn!(%err, "cannot write the audit log's tail");
         }
         if last_published.elapsed() >= REPUBLISH_PERIOD {
-            let witnesses = node.consensus.registry.read().registry.members.len().saturating_sub(1);
+            let witnesses = crate::witness::witnesses_of(&node.consensus.registry.read().registry, &node.org);
             if let Some(note) = node.checkpoints.latest_with_fewer_than(witnesses) {
                 crate::witness::publish_checkpoint(&node, note).await;
             }

@@ -1,4 +1,4 @@
-//! Audit witnessing across real nodes: checkpoints cosigned by peer orgs, proofs verified
+//! Audit witnessing across real nodes: checkpoints cosigned by the stewards, proofs verified
 //! offline with the witnesses' certificates, a restart that keeps the tree, and a node that
 //! rewrites its history caught by its peers.
 
@@ -36,6 +36,15 @@ async fn cosigned_checkpoint(net: &Federation, i: usize, size: u64, cosigners: u
     )
     .await
     .expect("cosigned checkpoint")
+}
+
+fn counter(metrics: &str, name: &str) -> u64 {
+    metrics.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok()).unwrap_or(0)
+}
+
+fn cosigners(note: &str) -> Vec<String> {
+    let parsed = ossa_audit::parse_note(note).expect("note");
+    parsed.signatures.into_iter().map(|line| line.name).collect()
 }
 
 async fn wait_ready(net: &Federation, i: usize) {
@@ -193,4 +202,22 @@ async fn a_node_that_rewrites_its_history_is_caught_by_its_peers() {
         assert!(export.contains("\"kind\":\"audit.equivocation\""), "the evidence is audited");
         ossa_audit::verify_export(export.as_bytes()).expect("the witness's own log still verifies");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_stewards_witness_every_log_and_a_member_cosigns_nothing() {
+    let _serial = SERIAL.lock().await;
+    let net = Federation::up(env!("CARGO_BIN_EXE_ossa"), 4, 3).expect("testnet up");
+    // org3 is a member: its log is witnessed by the three stewards, a steward's by the two others.
+    let member_log = cosigned_checkpoint(&net, 3, 1, 3).await;
+    let steward_log = cosigned_checkpoint(&net, 0, 1, 2).await;
+    for org in ["testnet/org0", "testnet/org1", "testnet/org2"] {
+        assert!(cosigners(&member_log).iter().any(|name| name == org), "{org} cosigned org3's log: {member_log}");
+    }
+    assert!(!cosigners(&steward_log).iter().any(|name| name == "testnet/org3"), "{steward_log}");
+    // By now the member has checked and forwarded the stewards' checkpoints, and cosigned none.
+    let member_metrics = net.get_text(3, "/metrics").await.expect("metrics");
+    assert_eq!(counter(&member_metrics, "ossa_audit_cosignatures_made_total"), 0, "the member cosigned");
+    let steward_metrics = net.get_text(0, "/metrics").await.expect("metrics");
+    assert!(counter(&steward_metrics, "ossa_audit_cosignatures_made_total") >= 1, "a steward cosigned nothing");
 }

@@ -12,7 +12,7 @@ use ossa_audit::{
 use prost::Message;
 
 use super::evidence::Evidence;
-use super::{decode_hashes, log_owner, publish, LogKey};
+use super::{decode_hashes, is_witness, log_owner, publish, LogKey};
 use crate::checkpoints::audit_origin;
 use crate::clock::now_ms;
 use crate::daemon::NodeContext;
@@ -89,10 +89,11 @@ fn signed_by_member(node: &NodeContext, note: &str) -> Result<Signed, Refusal> {
     Err(refuse("bad_signature", failure))
 }
 
-/// A log's own checkpoint: forward it if its signature holds, and witness it in the background.
+/// A log's own checkpoint: forward it if its signature holds, and, if this node's org is a
+/// witness, witness it in the background.
 fn on_checkpoint(node: &Arc<NodeContext>, note: String) -> Result<MessageAcceptance, Refusal> {
     let signed = signed_by_member(node, &note)?;
-    if signed.org != node.org {
+    if signed.org != node.org && is_witness(&node.consensus.registry.read().registry, &node.org) {
         let node = node.clone();
         tokio::spawn(async move { witness(&node, signed).await });
     }
@@ -219,16 +220,17 @@ fn record(node: &NodeContext, signed: &Signed, other: &str, kind: &str) -> bool 
 }
 
 /// A witness's cosigned note. For this node's own log, the verified cosignatures are merged
-/// into the note; others forward it if some member's cosignature holds.
+/// into the note; others forward it if some steward's cosignature holds. Cosignatures by
+/// other orgs are left out.
 fn on_cosigned(node: &NodeContext, note: &str) -> Result<MessageAcceptance, Refusal> {
     let signed = signed_by_member(node, note)?;
     let mut parsed = parse_note(note).map_err(|e| refuse("malformed", e.to_string()))?;
-    // Each cosigning line's member keys, looked up under the registry's lock; checked after.
+    // Each cosigning line's witness keys, looked up under the registry's lock; checked after.
     let candidates: Vec<(String, Vec<LogKey>)> = {
         let registry = &node.consensus.registry.read().registry;
         let keys_of = |name: &str| {
             let (org, keys) = log_owner(registry, &node.federation, name)?;
-            (org != signed.org).then_some(keys)
+            (org != signed.org && is_witness(registry, &org)).then_some(keys)
         };
         let lines = parsed.signatures.iter().filter(|line| line.name != signed.origin);
         lines.filter_map(|line| Some((line.name.clone(), keys_of(&line.name)?))).collect()
@@ -241,7 +243,7 @@ fn on_cosigned(node: &NodeContext, note: &str) -> Result<MessageAcceptance, Refu
     parsed.signatures.retain(|line| line.name == signed.origin || verified.contains(&line.name));
     let cosigners = parsed.signatures.iter().filter(|line| line.name != signed.origin).count();
     if cosigners == 0 {
-        return Err(refuse("no_known_cosigner", "no cosignature by a known member verifies"));
+        return Err(refuse("no_known_cosigner", "no cosignature by a known steward verifies"));
     }
     if signed.org == node.org {
         match node.checkpoints.add_cosignatures(&parsed.encode()) {

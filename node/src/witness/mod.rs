@@ -1,5 +1,12 @@
-//! Witnessing: every node checks the other orgs' audit checkpoints, cosigns the consistent
-//! ones and catches a log that shows two histories.
+//! Witnessing: the stewards check every other org's audit checkpoints, cosign the consistent
+//! ones and catch a log that shows two histories.
+//!
+//! Witnesses are the stewards (by the registry as this node has applied it; [`witnesses_of`]),
+//! not every org: each checkpoint then costs a proof fetch and a cosignature per steward
+//! rather than per org, and the gossip grows with orgs x stewards instead of with the square
+//! of the orgs. Every node still verifies and forwards checkpoints, cosignatures and
+//! equivocation evidence, and every org's log, a member's included, is witnessed by all the
+//! stewards. An auditor names the witnesses they trust when they verify (`--witness-cert`).
 //!
 //! Data flow, on gossip topic `ossa/<federation>/checkpoints/1` ([`checkpoints_topic`]):
 //!
@@ -12,8 +19,9 @@
 //!    log's node over `/ossa/sync/1` ([`serve_consistency`] answers); the same size needs the
 //!    same root. The first checkpoint seen from a log is accepted as is (trust on first use).
 //! 3. A consistent checkpoint is cosigned (C2SP `tlog-cosignature`, witness name = the
-//!    witness's own log origin) and the cosigned note gossiped; the log's node verifies each
-//!    cosignature against the witness's key and merges it into its own copy of the note
+//!    witness's own log origin) and the cosigned note gossiped; nodes forward it if a
+//!    steward's cosignature on it verifies, and the log's node merges the stewards' verified
+//!    cosignatures into its own copy of the note
 //!    ([`crate::checkpoints::OwnCheckpoints::add_cosignatures`]).
 //! 4. Two checkpoints signed by one log of the same size with different roots, or whose
 //!    consistency proof fails, are equivocation: the pair is kept as evidence ([`evidence`]),
@@ -31,7 +39,7 @@ pub mod seen;
 use std::sync::Arc;
 
 use ossa_audit::Hash;
-use ossa_consensus::Registry;
+use ossa_consensus::{MemberRole, Registry};
 use prost::Message;
 
 pub use gossip::serve_consistency;
@@ -100,6 +108,16 @@ async fn publish(node: &NodeContext, body: pb::checkpoint_gossip::Body) {
     if let Err(err) = node.net.publish(node.witness.topic.clone(), data).await {
         tracing::debug!(%err, "cannot publish checkpoint gossip");
     }
+}
+
+/// Whether `org` witnesses the other orgs' checkpoints: the stewards do.
+fn is_witness(registry: &Registry, org: &str) -> bool {
+    registry.members.get(org).is_some_and(|member| member.role == MemberRole::Steward)
+}
+
+/// How many witnesses can cosign `org`'s checkpoints: the stewards other than `org`.
+pub fn witnesses_of(registry: &Registry, org: &str) -> usize {
+    registry.members.values().filter(|member| member.role == MemberRole::Steward && member.org != org).count()
 }
 
 /// A key that signs a log's checkpoints, and the peer id it gives.
