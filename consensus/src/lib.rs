@@ -19,6 +19,7 @@
 
 mod governance;
 mod log_store;
+mod log_tail;
 mod network;
 mod proposer;
 mod records;

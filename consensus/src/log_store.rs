@@ -15,9 +15,15 @@
 //! than one each. A callback is completed only after a flush that began after its entries
 //! were written, so no append is reported durable before it is. When the queue is full,
 //! `append` waits for room.
+//!
+//! Reads of the log's tail (replication to each follower, apply) are answered from the decoded
+//! entries kept in memory ([`LogTail`]) when it holds the whole range; the tail is changed
+//! under its lock together with sled, so a read sees both as of one append, truncation or
+//! purge.
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{LogId, RaftLogReader, StorageIOError, Vote};
@@ -25,6 +31,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use crate::log_tail::LogTail;
 use crate::types::{Entry, StorageError, TypeConfig};
 use crate::NodeId;
 
@@ -43,6 +50,7 @@ pub struct SledLogStore {
     log: sled::Tree,
     meta: sled::Tree,
     flushes: mpsc::Sender<LogFlushed<TypeConfig>>,
+    tail: Arc<Mutex<LogTail>>,
 }
 
 impl SledLogStore {
@@ -54,7 +62,12 @@ impl SledLogStore {
             .name("raft-log-flush".into())
             .spawn(move || run_flusher(&flusher_db, pending))
             .map_err(sled::Error::Io)?;
-        Ok(Self { db: db.clone(), log: db.open_tree("raft_log")?, meta: db.open_tree("raft_meta")?, flushes })
+        let (log, meta) = (db.open_tree("raft_log")?, db.open_tree("raft_meta")?);
+        Ok(Self { db: db.clone(), log, meta, flushes, tail: Arc::default() })
+    }
+
+    fn tail(&self) -> MutexGuard<'_, LogTail> {
+        self.tail.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn read_meta<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
@@ -109,6 +122,9 @@ impl RaftLogReader<TypeConfig> for SledLogStore {
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry>, StorageError> {
+        if let Some(entries) = self.tail().get(&range) {
+            return Ok(entries);
+        }
         let start = match range.start_bound() {
             Bound::Included(&i) => Bound::Included(index_key(i)),
             Bound::Excluded(&i) => Bound::Excluded(index_key(i)),
@@ -165,11 +181,20 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
         I::IntoIter: Send,
     {
         let mut batch = sled::Batch::default();
+        let mut appended = Vec::new();
         for entry in entries {
             let bytes = serde_json::to_vec(&entry).map_err(|e| StorageIOError::write_logs(&e))?;
+            let encoded_len = bytes.len();
             batch.insert(&index_key(entry.log_id.index), bytes);
+            appended.push((entry, encoded_len));
         }
-        self.log.apply_batch(batch).map_err(|e| StorageIOError::write_logs(&e))?;
+        {
+            let mut tail = self.tail();
+            self.log.apply_batch(batch).map_err(|e| StorageIOError::write_logs(&e))?;
+            for (entry, encoded_len) in appended {
+                tail.push(entry, encoded_len);
+            }
+        }
         self.flushes.send(callback).await.map_err(|_| {
             let stopped = std::io::Error::other("the raft log flusher has stopped");
             StorageIOError::write_logs(&stopped)
@@ -182,7 +207,9 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
         for key in self.log.range(index_key(log_id.index)..).keys() {
             batch.remove(key.map_err(|e| StorageIOError::write_logs(&e))?);
         }
+        let mut tail = self.tail();
         self.log.apply_batch(batch).map_err(|e| StorageIOError::write_logs(&e))?;
+        tail.truncate(log_id.index);
         Ok(())
     }
 
@@ -192,7 +219,9 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
         for key in self.log.range(..=index_key(log_id.index)).keys() {
             batch.remove(key.map_err(|e| StorageIOError::write_logs(&e))?);
         }
+        let mut tail = self.tail();
         self.log.apply_batch(batch).map_err(|e| StorageIOError::write_logs(&e))?;
+        tail.purge(log_id.index);
         Ok(())
     }
 }
