@@ -68,10 +68,10 @@ pub struct AuditConfig {
     /// within a fraction of a second of its head while costing one signature per 10k appends.
     pub checkpoint_entries: u64,
     /// Longest time between a new entry and the checkpoint that covers it. One second bounds
-    /// how stale a served checkpoint can be at one signature per second. Every org checks and
-    /// cosigns every other org's checkpoints, so the federation's witnessing work grows with
-    /// the square of the orgs: beyond 10, raise it (`ossa testnet up` gives half a second per
-    /// node; README, Performance).
+    /// how stale a served checkpoint can be at one signature per second. The stewards check
+    /// and cosign every other org's checkpoints, so the federation's witnessing work grows
+    /// with orgs x stewards: beyond 20 orgs, raise it (`ossa testnet up` gives half a second
+    /// per node; README, Performance).
     pub checkpoint_interval_ms: u64,
 }
 
