@@ -16,6 +16,7 @@ use ossa_consensus::{
     serve, Committed, MemberNode, NodeId, Proposal, RaftRpc, RaftRpcReply, RaftTransport, RegistryCommand,
     TransportError,
 };
+use tracing::Instrument;
 
 use crate::admission::{node_id_of, AdmittedPeer};
 use crate::daemon::NodeContext;
@@ -73,8 +74,9 @@ fn error(message: impl Into<String>) -> pb::RaftResponse {
     pb::RaftResponse { body: Some(raft_response::Body::Error(message.into())) }
 }
 
-/// Serves the requests of one inbound `/ossa/raft/1` stream, one at a time, until the peer
-/// closes it, sends a frame that cannot be read, or is no longer admitted.
+/// Serves the requests of one inbound `/ossa/raft/1` stream, one at a time (each in a
+/// `raft_request` span), until the peer closes it, sends a frame that cannot be read, or is no
+/// longer admitted.
 pub async fn serve_stream(node: &NodeContext, mut stream: InboundRaftStream) {
     let peer = stream.from.peer_id;
     if let Err(e) = stream.go_ahead().await {
@@ -95,7 +97,8 @@ pub async fn serve_stream(node: &NodeContext, mut stream: InboundRaftStream) {
             tracing::debug!(%peer, "dropping a raft request of a peer no longer admitted");
             return;
         }
-        let response = handle(node, stream.from.clone(), request).await;
+        let span = tracing::info_span!("raft_request", peer = %stream.from.org);
+        let response = handle(node, stream.from.clone(), request).instrument(span).await;
         if let Err(e) = stream.respond(&response).await {
             tracing::debug!(%peer, error = %e, "raft stream closed before its answer");
             return;

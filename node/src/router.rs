@@ -24,7 +24,9 @@ pub async fn run_router(node: Arc<NodeContext>, mut inbound: mpsc::Receiver<Inbo
     while let Some(item) = inbound.recv().await {
         let node = node.clone();
         let span = match &item {
-            Inbound::RaftStream(stream) => tracing::info_span!("raft_stream", peer = %stream.from.org),
+            // A stream can live as long as its connection: each of its requests gets a span of
+            // its own instead (`raft_glue::serve_stream`).
+            Inbound::RaftStream(_) => tracing::Span::none(),
             Inbound::Sync(sync) => tracing::info_span!("sync_request", peer = %sync.from.org),
             Inbound::Gossip(gossip) => tracing::info_span!("gossip", topic = %gossip.topic),
             Inbound::Disconnected(peer) => tracing::info_span!("disconnected", %peer),

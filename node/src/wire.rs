@@ -60,6 +60,9 @@ impl<Req, Resp> Clone for ProstCodec<Req, Resp> {
     }
 }
 
+/// Memory reserved for a frame's body before its bytes arrive.
+const INITIAL_FRAME_BUFFER: usize = 64 * 1024;
+
 /// Reads one length-prefixed message of at most `max_len` bytes.
 pub async fn read_frame<M, T>(io: &mut T, max_len: usize) -> io::Result<M>
 where
@@ -75,8 +78,13 @@ where
             format!("message of {len} bytes exceeds the limit of {max_len}"),
         ));
     }
-    let mut buf = vec![0u8; len];
-    io.read_exact(&mut buf).await?;
+    // Grown as the body arrives, so a header announcing a large frame reserves no more memory
+    // than the peer has actually sent.
+    let mut buf = Vec::with_capacity(len.min(INITIAL_FRAME_BUFFER));
+    let read = io.take(len as u64).read_to_end(&mut buf).await?;
+    if read < len {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("frame ended after {read} of {len} bytes")));
+    }
     M::decode(buf.as_slice()).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 

@@ -20,9 +20,10 @@
 //! A new stream begins with one go-ahead byte from the accepting side, sent once it has
 //! admitted the opener and a task serves the stream. The opener writes its first request only
 //! after it, so a stream dropped unserved (an unadmitted opener, a busy router, libp2p-stream's
-//! full accept queue) has carried nothing, and the call safely tries a fresh one. The same holds
-//! for a pooled stream whose write fails. Once a request is written, a failure is the caller's
-//! to judge: the request may have been served.
+//! full accept queue) has carried nothing, and the call safely tries a fresh one. Once the
+//! writing of a request has begun, a failure is the caller's to judge, never retried here: the
+//! request may have left and been served (a forwarded write applied). A pooled stream is rarely
+//! dead when taken, since a peer's pool is emptied when its connection closes.
 //!
 //! Admission is checked when a stream arrives and again before each request on it is served; a
 //! peer that loses admission is also disconnected by the swarm loop, which ends its streams.
@@ -67,27 +68,17 @@ impl StreamPool {
         Self { control, idle: Arc::default() }
     }
 
-    /// Sends `request` to `peer`, which must be admitted, and reads its response.
+    /// Sends `request` to `peer`, which must be admitted, on a pooled or a new stream, and
+    /// reads its response.
     pub(super) async fn exchange(&self, peer: PeerId, request: &pb::RaftRequest) -> Result<pb::RaftResponse, NetError> {
-        let mut stream = self.writable_stream(peer, request).await?;
+        let mut stream = match self.take_idle(&peer) {
+            Some(stream) => stream,
+            None => self.open(peer).await?,
+        };
+        write_frame(&mut stream, request, MAX_RAFT_MESSAGE).await.map_err(|e| failed(peer, &e))?;
         let response = read_frame(&mut stream, MAX_RAFT_MESSAGE).await.map_err(|e| failed(peer, &e))?;
         self.put_idle(peer, stream);
         Ok(response)
-    }
-
-    /// A stream to `peer` that `request` has been written to: a pooled one if the write
-    /// succeeds, else a fresh one.
-    async fn writable_stream(&self, peer: PeerId, request: &pb::RaftRequest) -> Result<Stream, NetError> {
-        while let Some(mut stream) = self.take_idle(&peer) {
-            match write_frame(&mut stream, request, MAX_RAFT_MESSAGE).await {
-                Ok(()) => return Ok(stream),
-                Err(e) if e.kind() == io::ErrorKind::InvalidInput => return Err(failed(peer, &e)),
-                Err(e) => tracing::debug!(%peer, error = %e, "a pooled raft stream is closed; trying another"),
-            }
-        }
-        let mut stream = self.open(peer).await?;
-        write_frame(&mut stream, request, MAX_RAFT_MESSAGE).await.map_err(|e| failed(peer, &e))?;
-        Ok(stream)
     }
 
     /// Opens a stream to `peer` and waits for its go-ahead, trying [`OPEN_ATTEMPTS`] times.
