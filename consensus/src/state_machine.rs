@@ -9,22 +9,33 @@
 //! 2. the drafts are appended to the node's audit log in one write (`append_replicated`,
 //!    keyed by the Raft index, so an entry re-applied after a restart is not audited twice);
 //! 3. the changed records and the new `last_applied` go to the `registry` tree in one sled
-//!    batch;
-//! 4. the database is flushed (fsync), so the audit log and the registry never fall behind what
-//!    this node reported as applied.
+//!    batch.
 //!
-//! A batch costs two sled writes and one fsync whatever its size, which is what lets commit
-//! throughput grow with concurrent writers. Step 2 comes before step 3 in the same sled
-//! database, so a crash can leave audited entries that are not yet applied (they are
-//! re-applied and de-duplicated on restart) but never an applied entry that is not audited.
-//! An entry at or below `last_applied` is skipped (answered with no responses), so applying an
-//! entry twice never changes the registry. Blank and membership entries answer no responses
-//! either.
+//! A batch costs two sled writes whatever its size, which is what lets commit throughput grow
+//! with concurrent writers. Step 2 comes before step 3 in the same sled database, and sled
+//! recovers a prefix of its writes, so a crash can leave audited entries that are not yet
+//! applied (they are re-applied and de-duplicated on restart) but never an applied entry that
+//! is not audited. An entry at or below `last_applied` is skipped (answered with no
+//! responses), so applying an entry twice never changes the registry. Blank and membership
+//! entries answer no responses either.
+//!
+//! Durability comes from the Raft log, not from apply: an entry is applied only once a
+//! majority has it fsynced in their logs, so apply does not fsync. Its writes reach the disk
+//! with the log's next flush (same sled database) or sled's background flush (every 500 ms).
+//! A crash that loses them loses nothing acknowledged: on restart openraft re-applies the log
+//! from the persisted `last_applied` up to the persisted committed index, and the leader's
+//! commit index covers the rest. Two things must never see state that is not on disk, and
+//! both flush first: a signed audit checkpoint (the checkpointer flushes the audit log before
+//! it signs) and a snapshot (log entries up to it may be purged once it exists, so
+//! [`RaftSnapshotBuilder::build_snapshot`] flushes after saving it, and copies the state only
+//! between two applied batches, when every entry it covers has been written: see `applying`).
+//! Applied audit entries that a crash lost, never covered by a checkpoint, are audited again
+//! when their Raft entries are re-applied, with the same Raft index and a new time.
 //!
 //! Readers (the HTTP API) share the in-memory [`AppliedState`] through [`RegistryReader`].
 
 use std::io::Cursor;
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use openraft::storage::{RaftStateMachine, Snapshot};
@@ -79,12 +90,17 @@ pub struct RegistryStateMachine {
     tree: sled::Tree,
     snapshots: sled::Tree,
     state: Arc<RwLock<AppliedState>>,
+    /// Held through each `apply`, from the first in-memory change to the last sled write, and
+    /// by a snapshot builder while it copies the state: so a snapshot never holds an entry's
+    /// changes without its `last_applied`, nor state whose sled writes were not yet made.
+    applying: Arc<Mutex<()>>,
     audit: Arc<AuditLog<SledAuditStore>>,
 }
 
 /// Builds snapshots from a copy of the applied state.
 pub struct RegistrySnapshotBuilder {
     state: Arc<RwLock<AppliedState>>,
+    applying: Arc<Mutex<()>>,
     snapshots: sled::Tree,
 }
 
@@ -125,7 +141,14 @@ impl RegistryStateMachine {
                 state.membership = serde_json::from_slice(&value).map_err(read_state_machine_err)?;
             }
         }
-        Ok(Self { db: db.clone(), tree, snapshots, state: Arc::new(RwLock::new(state)), audit })
+        Ok(Self {
+            db: db.clone(),
+            tree,
+            snapshots,
+            state: Arc::new(RwLock::new(state)),
+            applying: Arc::default(),
+            audit,
+        })
     }
 
     /// A handle for reading the applied state.
@@ -258,7 +281,10 @@ fn save_snapshot(
 
 impl RaftSnapshotBuilder<TypeConfig> for RegistrySnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
-        let state = self.state.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        let state = {
+            let _between_batches = self.applying.lock().unwrap_or_else(PoisonError::into_inner);
+            self.state.read().unwrap_or_else(PoisonError::into_inner).clone()
+        };
         let meta = SnapshotMeta {
             last_log_id: state.last_applied,
             last_membership: state.membership.clone(),
@@ -267,6 +293,8 @@ impl RaftSnapshotBuilder<TypeConfig> for RegistrySnapshotBuilder {
         let data = serde_json::to_vec(&SnapshotBody { version: SNAPSHOT_VERSION, state })
             .map_err(|e| StorageIOError::write_snapshot(None, &e))?;
         save_snapshot(&self.snapshots, &meta, &data)?;
+        // Openraft may purge the log up to the snapshot once this returns.
+        self.snapshots.flush_async().await.map_err(write_snapshot_err)?;
         Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
     }
 }
@@ -287,13 +315,17 @@ impl RaftStateMachine<TypeConfig> for RegistryStateMachine {
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
     {
-        let responses = self.apply_batch(entries)?;
-        self.db.flush_async().await.map_err(|e| StorageIOError::write_state_machine(&e))?;
-        Ok(responses)
+        let applying = self.applying.clone();
+        let _applying = applying.lock().unwrap_or_else(PoisonError::into_inner);
+        self.apply_batch(entries)
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        RegistrySnapshotBuilder { state: self.state.clone(), snapshots: self.snapshots.clone() }
+        RegistrySnapshotBuilder {
+            state: self.state.clone(),
+            applying: self.applying.clone(),
+            snapshots: self.snapshots.clone(),
+        }
     }
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
