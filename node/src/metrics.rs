@@ -28,6 +28,8 @@ pub struct Metrics {
     pub admitted_peers: Gauge,
     /// Requests dropped because their sender was not admitted.
     pub unadmitted_requests: Counter,
+    /// Inbound Raft streams dropped because their peer had the most streams served.
+    pub raft_streams_refused: Counter,
     /// Peers in the Kademlia routing table (peers admitted on some connection, connected or not).
     pub discovery_table_peers: Gauge,
     /// Dials of routing-table peers that were not connected.
@@ -108,6 +110,7 @@ impl Default for Metrics {
             admission_accepted: Counter::default(),
             admitted_peers: Gauge::default(),
             unadmitted_requests: Counter::default(),
+            raft_streams_refused: Counter::default(),
             discovery_table_peers: Gauge::default(),
             discovery_dials: Counter::default(),
             raft_term: Gauge::default(),
@@ -139,6 +142,11 @@ impl Default for Metrics {
             "unadmitted_requests",
             "Requests dropped because the sender was not admitted",
             metrics.unadmitted_requests.clone(),
+        );
+        root.register(
+            "raft_streams_refused",
+            "Inbound Raft streams dropped because their peer had the most streams served",
+            metrics.raft_streams_refused.clone(),
         );
         root.register(
             "discovery_table_peers",

@@ -69,6 +69,16 @@ where
     M: prost::Message + Default,
     T: AsyncRead + Unpin + Send,
 {
+    let len = read_frame_len(io, max_len).await?;
+    read_frame_body(io, len).await
+}
+
+/// Reads a frame's length prefix, refusing one over `max_len`; its body follows
+/// ([`read_frame_body`]).
+pub async fn read_frame_len<T>(io: &mut T, max_len: usize) -> io::Result<usize>
+where
+    T: AsyncRead + Unpin + Send,
+{
     let mut len = [0u8; 4];
     io.read_exact(&mut len).await?;
     let len = u32::from_be_bytes(len) as usize;
@@ -78,6 +88,16 @@ where
             format!("message of {len} bytes exceeds the limit of {max_len}"),
         ));
     }
+    Ok(len)
+}
+
+/// Reads and decodes a frame's body of `len` bytes (checked against the limit by
+/// [`read_frame_len`]).
+pub async fn read_frame_body<M, T>(io: &mut T, len: usize) -> io::Result<M>
+where
+    M: prost::Message + Default,
+    T: AsyncRead + Unpin + Send,
+{
     // Grown as the body arrives, so a header announcing a large frame reserves no more memory
     // than the peer has actually sent.
     let mut buf = Vec::with_capacity(len.min(INITIAL_FRAME_BUFFER));

@@ -154,6 +154,7 @@ pub fn spawn(
         inbound: inbound.clone(),
         metrics: metrics.clone(),
         admission_timeout: settings.admission_timeout,
+        served: Default::default(),
     };
     tokio::spawn(acceptor.run(incoming));
     let event_loop = EventLoop {

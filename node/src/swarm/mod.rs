@@ -29,6 +29,7 @@
 mod behaviour;
 mod discovery;
 mod raft_streams;
+mod stream_limits;
 
 pub use behaviour::QUARANTINED_APP_SCORE;
 pub(crate) use behaviour::{gossip_behaviour, subscribe};

@@ -25,6 +25,13 @@
 //! request may have left and been served (a forwarded write applied). A pooled stream is rarely
 //! dead when taken, since a peer's pool is emptied when its connection closes.
 //!
+//! Bounds (`stream_limits`): at most `MAX_CALLS_PER_PEER` calls to one peer are in flight
+//! (more wait), and at most `MAX_SERVED_STREAMS_PER_PEER` streams of one peer are served (more
+//! are dropped before their go-ahead). A served stream may sit idle between requests for as
+//! long as its opener keeps it, but once a request's length prefix has arrived its body must
+//! arrive, and the answer must be taken, within [`FRAME_DEADLINE`], else the stream is
+//! dropped: a stalled or slow peer holds a serving task for that long at most.
+//!
 //! Admission is checked when a stream arrives and again before each request on it is served; a
 //! peer that loses admission is also disconnected by the swarm loop, which ends its streams.
 //! Pooled and served streams keep their connection open (libp2p's keep-alive counts open
@@ -40,10 +47,11 @@ use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use libp2p::{PeerId, Stream};
 use tokio::sync::{mpsc, watch};
 
+use super::stream_limits::{CallPermits, ServedSlot, ServedStreams};
 use super::{Inbound, NetError};
 use crate::admission::AdmittedPeer;
 use crate::metrics::Metrics;
-use crate::wire::{pb, read_frame, write_frame, MAX_RAFT_MESSAGE, RAFT_PROTOCOL};
+use crate::wire::{pb, read_frame, read_frame_body, read_frame_len, write_frame, MAX_RAFT_MESSAGE, RAFT_PROTOCOL};
 
 /// The admitted, reachable peers, as the swarm loop last published them.
 pub(crate) type AdmittedPeers = HashMap<PeerId, AdmittedPeer>;
@@ -55,22 +63,27 @@ pub const MAX_IDLE_STREAMS_PER_PEER: usize = 64;
 const OPEN_ATTEMPTS: usize = 3;
 /// The byte that tells an opener its stream is admitted and served.
 const GO_AHEAD: u8 = 1;
+/// How long an inbound stream may take to deliver a request's body once its length arrived,
+/// and to take the go-ahead or an answer: 16 MiB (the largest frame) at about 0.5 MiB/s.
+pub const FRAME_DEADLINE: Duration = Duration::from_secs(30);
 
 /// Outbound streams to admitted peers, idle ones pooled per peer.
 #[derive(Clone)]
 pub(crate) struct StreamPool {
     control: libp2p_stream::Control,
     idle: Arc<Mutex<HashMap<PeerId, Vec<Stream>>>>,
+    calls: CallPermits,
 }
 
 impl StreamPool {
     pub(super) fn new(control: libp2p_stream::Control) -> Self {
-        Self { control, idle: Arc::default() }
+        Self { control, idle: Arc::default(), calls: CallPermits::default() }
     }
 
     /// Sends `request` to `peer`, which must be admitted, on a pooled or a new stream, and
     /// reads its response.
     pub(super) async fn exchange(&self, peer: PeerId, request: &pb::RaftRequest) -> Result<pb::RaftResponse, NetError> {
+        let _in_flight = self.calls.acquire(peer).await;
         let mut stream = match self.take_idle(&peer) {
             Some(stream) => stream,
             None => self.open(peer).await?,
@@ -116,6 +129,7 @@ impl StreamPool {
     /// Drops the idle streams to `peer` (its last connection closed).
     pub(super) fn forget(&self, peer: &PeerId) {
         self.idle.lock().unwrap_or_else(|p| p.into_inner()).remove(peer);
+        self.calls.forget(peer);
     }
 }
 
@@ -129,24 +143,46 @@ pub struct InboundRaftStream {
     /// Who opened it.
     pub from: AdmittedPeer,
     stream: Stream,
+    /// Its place in the count of its peer's served streams.
+    _slot: ServedSlot,
 }
 
 impl InboundRaftStream {
     /// Tells the opener its stream is served.
     pub async fn go_ahead(&mut self) -> io::Result<()> {
-        self.stream.write_all(&[GO_AHEAD]).await?;
-        self.stream.flush().await
+        within_deadline(async {
+            self.stream.write_all(&[GO_AHEAD]).await?;
+            self.stream.flush().await
+        })
+        .await
     }
 
-    /// The next request; an error of kind `UnexpectedEof` when the opener closed the stream.
+    /// The next request, waiting for as long as the opener keeps the stream idle; an error of
+    /// kind `UnexpectedEof` when the opener closed the stream, `TimedOut` when a request's
+    /// body took longer than [`FRAME_DEADLINE`].
     pub async fn next_request(&mut self) -> io::Result<pb::RaftRequest> {
-        read_frame(&mut self.stream, MAX_RAFT_MESSAGE).await
+        read_request(&mut self.stream).await
     }
 
-    /// Answers the last request.
+    /// Answers the last request; `TimedOut` if the opener did not take it within
+    /// [`FRAME_DEADLINE`].
     pub async fn respond(&mut self, response: &pb::RaftResponse) -> io::Result<()> {
-        write_frame(&mut self.stream, response, MAX_RAFT_MESSAGE).await
+        within_deadline(write_frame(&mut self.stream, response, MAX_RAFT_MESSAGE)).await
     }
+}
+
+/// Reads a request frame: its length prefix whenever it comes, its body within
+/// [`FRAME_DEADLINE`].
+async fn read_request<T: futures::AsyncRead + Unpin + Send>(io: &mut T) -> io::Result<pb::RaftRequest> {
+    let len = read_frame_len(io, MAX_RAFT_MESSAGE).await?;
+    within_deadline(read_frame_body(io, len)).await
+}
+
+/// `io`, failed with `TimedOut` if it takes longer than [`FRAME_DEADLINE`].
+async fn within_deadline<T>(io: impl std::future::Future<Output = io::Result<T>>) -> io::Result<T> {
+    tokio::time::timeout(FRAME_DEADLINE, io).await.unwrap_or_else(|_| {
+        Err(io::Error::new(io::ErrorKind::TimedOut, format!("the peer took more than {FRAME_DEADLINE:?}")))
+    })
 }
 
 /// What the acceptor needs besides the streams themselves.
@@ -156,6 +192,8 @@ pub(super) struct Acceptor {
     pub(super) metrics: Arc<Metrics>,
     /// How long a stream may wait for its peer's admission.
     pub(super) admission_timeout: Duration,
+    /// Streams being served, per peer.
+    pub(super) served: ServedStreams,
 }
 
 impl Acceptor {
@@ -164,13 +202,20 @@ impl Acceptor {
         while let Some((peer, stream)) = incoming.next().await {
             let mut admitted = self.admitted.clone();
             let (inbound, metrics, wait) = (self.inbound.clone(), self.metrics.clone(), self.admission_timeout);
+            let served = self.served.clone();
             tokio::spawn(async move {
                 let Some(from) = wait_for_admission(&mut admitted, peer, wait).await else {
                     metrics.unadmitted_requests.inc();
                     tracing::debug!(%peer, "dropping a raft stream of an unadmitted peer");
                     return;
                 };
-                if inbound.try_send(Inbound::RaftStream(InboundRaftStream { from, stream })).is_err() {
+                let Some(slot) = served.try_take(peer) else {
+                    metrics.raft_streams_refused.inc();
+                    tracing::warn!(%peer, "dropping a raft stream: the peer has the most streams served");
+                    return;
+                };
+                let stream = InboundRaftStream { from, stream, _slot: slot };
+                if inbound.try_send(Inbound::RaftStream(stream)).is_err() {
                     tracing::warn!(%peer, "router busy; dropping a raft stream before its go-ahead");
                 }
             });
@@ -191,7 +236,43 @@ async fn wait_for_admission(
 
 #[cfg(test)]
 mod tests {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
     use super::*;
+
+    /// A peer that sends `bytes`, then nothing more, never closing the stream.
+    struct Stalls {
+        bytes: Vec<u8>,
+    }
+
+    impl futures::AsyncRead for Stalls {
+        fn poll_read(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+            if self.bytes.is_empty() {
+                return Poll::Pending;
+            }
+            let n = buf.len().min(self.bytes.len());
+            buf[..n].copy_from_slice(&self.bytes[..n]);
+            self.bytes.drain(..n);
+            Poll::Ready(Ok(n))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_body_that_stalls_is_given_up_after_the_deadline() {
+        let mut peer = Stalls { bytes: [&100u32.to_be_bytes()[..], &[0u8; 10]].concat() };
+        let started = tokio::time::Instant::now();
+        let error = read_request(&mut peer).await.expect_err("the body never completes");
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(started.elapsed(), FRAME_DEADLINE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_stream_waits_for_its_next_request_without_deadline() {
+        let mut peer = Stalls { bytes: Vec::new() };
+        let waited = tokio::time::timeout(FRAME_DEADLINE * 20, read_request(&mut peer)).await;
+        assert!(waited.is_err(), "still waiting for a request after {:?}", FRAME_DEADLINE * 20);
+    }
 
     fn admitted_peer(peer_id: PeerId) -> AdmittedPeer {
         AdmittedPeer { peer_id, org: "acme".into(), role: ossa_trust::Role::Steward }
