@@ -49,7 +49,7 @@ use crate::wire::pb;
 
 pub use event_loop::{spawn, SwarmSettings};
 use raft_streams::{AdmittedPeers, StreamPool};
-pub use raft_streams::{InboundRaftStream, MAX_IDLE_STREAMS_PER_PEER};
+pub use raft_streams::{InboundRaftStream, FRAME_DEADLINE, MAX_IDLE_STREAMS_PER_PEER};
 
 /// How many commands may wait for the swarm loop before senders are slowed down: gossip
 /// publications and verdicts, sync requests and connection requests come in bursts.
