@@ -7,7 +7,6 @@
 //! builds snapshots without pause; every snapshot must hold one tenant per entry it covers.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{ensure, Context};
@@ -64,25 +63,19 @@ async fn a_snapshot_built_during_apply_holds_exactly_the_entries_it_names() -> a
     let audit = Arc::new(AuditLog::open(SledAuditStore::open(&db)?)?);
     let mut sm = RegistryStateMachine::open(&db, audit)?;
     let mut builder = sm.get_snapshot_builder().await;
-    let applied_all = Arc::new(AtomicBool::new(false));
-
-    let applier = tokio::spawn({
-        let applied_all = applied_all.clone();
-        async move {
-            let mut entries = entries();
-            while !entries.is_empty() {
-                let rest = entries.split_off(entries.len().min(ENTRIES_PER_APPLY));
-                sm.apply(std::mem::replace(&mut entries, rest)).await?;
-                tokio::task::yield_now().await;
-            }
-            applied_all.store(true, Ordering::Release);
-            anyhow::Ok(sm.reader().read().registry.tenants.len())
+    let applier = tokio::spawn(async move {
+        let mut entries = entries();
+        while !entries.is_empty() {
+            let rest = entries.split_off(entries.len().min(ENTRIES_PER_APPLY));
+            sm.apply(std::mem::replace(&mut entries, rest)).await?;
+            tokio::task::yield_now().await;
         }
+        anyhow::Ok(sm.reader().read().registry.tenants.len())
     });
 
     let mut snapshots = 0;
     loop {
-        let done = applied_all.load(Ordering::Acquire);
+        let done = applier.is_finished();
         let snapshot = builder.build_snapshot().await?;
         let body: SnapshotBody = serde_json::from_slice(snapshot.snapshot.get_ref()).context("snapshot body")?;
         let covered = snapshot.meta.last_log_id.map_or(0, |id| id.index);

@@ -115,14 +115,11 @@ mod tests {
         for _ in 0..MAX_CALLS_PER_PEER {
             held.push(permits.acquire(peer).await);
         }
-        let waiting = tokio::spawn({
-            let permits = permits.clone();
-            async move { permits.acquire(peer).await }
-        });
-        tokio::time::sleep(Duration::from_secs(60)).await;
-        assert!(!waiting.is_finished(), "the call past the limit waits");
+        let waited = tokio::time::timeout(Duration::from_secs(60), permits.acquire(peer)).await;
+        assert!(waited.is_err(), "the call past the limit waits");
         let _other = permits.acquire(PeerId::random()).await;
         held.pop();
-        let _permit = waiting.await.expect("the waiting call gets the freed permit");
+        let freed = tokio::time::timeout(Duration::from_secs(60), permits.acquire(peer)).await;
+        assert!(freed.is_ok(), "the next call gets the freed permit");
     }
 }
